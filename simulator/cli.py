@@ -1,0 +1,171 @@
+"""`python -m simulator …`: validate scenarios, play a call in the terminal, serve the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import SimulatorError
+from .settings import Settings
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="Collector training simulator: practise collection calls against an LLM-played debtor.",
+)
+
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="embedded, openai or scripted")]
+BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model name for the openai backend")]
+ModelPathOpt = Annotated[Optional[Path], typer.Option("--model-path", help="GGUF file for the embedded backend")]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Database and model cache folder")]
+ScenariosOpt = Annotated[Optional[Path], typer.Option("--scenarios-dir", help="Folder of scenario files")]
+LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Interface language: fr or en")]
+
+
+def make_settings(**flags) -> Settings:
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic ValidationError: show it as a setting problem
+        raise SimulatorError(f"invalid setting: {exc}") from exc
+
+
+def _fail(exc: SimulatorError) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files or folders (default: the scenarios folder)")] = None) -> None:
+    """Check scenario files; print every problem as file:line: field: message. Exit 1 if any."""
+    from .scenario import load_scenarios
+
+    targets = paths or [Settings().scenarios_dir]
+    result = load_scenarios(list(targets))
+    for sid, sf in result.scenarios.items():
+        typer.echo(f"ok      {sf.path}  ({sid})")
+    for problem in result.errors:
+        typer.secho(problem, fg=typer.colors.RED, err=True)
+    if result.errors:
+        typer.secho(f"{len(result.broken)} invalid file(s), {len(result.errors)} problem(s)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(result.scenarios)} scenario(s) valid")
+
+
+@app.command()
+def play(
+    scenario: Annotated[str, typer.Argument(help="Scenario id (file name without .yaml)")],
+    backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
+    model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
+) -> None:
+    """Play a call in the terminal with the same engine as the app. Empty line or /fin to hang up."""
+    try:
+        settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
+                                 data_dir=data_dir, scenarios_dir=scenarios_dir)
+        asyncio.run(_play(settings, scenario))
+    except SimulatorError as exc:
+        _fail(exc)
+
+
+async def _play(settings: Settings, scenario_id: str) -> None:
+    from .runtime import Simulator
+
+    sim = Simulator(settings)
+    try:
+        call = await sim.start_call(scenario_id)
+        name = call.scenario.persona.name
+        typer.secho(f"📞 {call.scenario.title} — {name} ({call.scenario.persona.company})", bold=True)
+        typer.echo(f"{name} : {call.history[0].text}")
+        while call.active:
+            try:
+                line = await asyncio.to_thread(input, "Vous : ")
+            except EOFError:
+                break
+            if not line.strip() or line.strip().lower() in ("/fin", "/end", "/quit"):
+                break
+            shown = ""
+            typer.echo(f"{name} : ", nl=False)
+            async for update in call.say(line):
+                if update.error:
+                    typer.secho(f"\n[{update.error}] — votre réplique est enregistrée, réessayez.", fg=typer.colors.RED)
+                    break
+                text = update.text
+                if update.retrying:
+                    typer.echo(" …", nl=False)
+                    text = ""
+                elif text.startswith(shown):
+                    typer.echo(text[len(shown):], nl=False)
+                else:  # the guard trimmed what was shown: say the line again
+                    typer.echo(f"\n{name} : {text}", nl=False)
+                shown = text
+                if update.done:
+                    typer.echo()
+        turns = len(call.history)
+        await sim.end_call(call.id)
+        typer.echo(f"— appel terminé, {turns} répliques enregistrées (session {call.id})")
+    finally:
+        await sim.aclose()
+
+
+@app.command()
+def serve(
+    backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
+    model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
+    language: LanguageOpt = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Listen address")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Listen port")] = None,
+) -> None:
+    """Start the web app (http://127.0.0.1:7860 by default)."""
+    try:
+        settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
+                                 data_dir=data_dir, scenarios_dir=scenarios_dir, language=language, host=host, port=port)
+        _serve(settings)
+    except SimulatorError as exc:
+        _fail(exc)
+
+
+def _serve(settings: Settings) -> None:
+    from .runtime import Simulator
+    from .ui.app import launch
+
+    sim = Simulator(settings)
+    for problem in sim.scenarios.errors:
+        typer.secho(f"warning: {problem}", fg=typer.colors.YELLOW, err=True)
+    if hasattr(sim.model, "start"):
+        typer.echo("starting the embedded model (llama.cpp server on 127.0.0.1)…", err=True)
+        asyncio.run(sim.model.start())
+    typer.echo(f"backend: {sim.model.name}", err=True)
+    try:
+        launch(sim)
+    finally:
+        asyncio.run(sim.aclose())
+
+
+@app.command("prepare-model")
+def prepare_model(data_dir: DataDirOpt = None, model_path: ModelPathOpt = None) -> None:
+    """Assemble and verify the embedded model now (otherwise done on first start)."""
+    from .llm.embedded import assemble_model
+
+    try:
+        settings = make_settings(data_dir=data_dir, model_path=model_path)
+        if settings.model_path:
+            typer.echo(f"using {settings.model_path}")
+            return
+        path = assemble_model(settings.data_dir / "models")
+        typer.echo(f"embedded model ready: {path}")
+    except SimulatorError as exc:
+        _fail(exc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="python -m simulator")
+
+
+if __name__ == "__main__":
+    main()

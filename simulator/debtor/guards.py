@@ -1,0 +1,116 @@
+"""Output guards: catch the obvious ways a small model breaks character.
+
+`clean_reply` trims what the model adds around the line (speaker labels,
+quotes, a next turn it invents). `check_reply` then names the first failure:
+empty reply, AI/assistant/prompt talk, answering as the collector, or echoing
+the trainee. The session retries once with a stronger direction, then falls
+back to a neutral in-character line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+GuardKind = Literal["empty", "meta", "role_swap", "echo", "too_long", "error"]
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    kind: GuardKind
+    detail: str
+    attempt: int
+    action: Literal["retry", "fallback"]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "detail": self.detail, "attempt": self.attempt, "action": self.action}
+
+
+_META = re.compile(
+    r"\b(intelligence artificielle|en tant qu['’](?:ia|assistant|mod[eè]le)|mod[eè]le de langage|"
+    r"je suis (?:une? )?(?:ia|assistant|chatbot|programme)|prompt|instructions? (?:syst[eè]me|initiales?)|"
+    r"jeu de r[oô]le|as an ai|language model|i am an? (?:ai|assistant|language model)|system prompt|role-?play|"
+    r"qwen|openai|chatgpt)\b",
+    re.IGNORECASE,
+)
+
+# Things the collector says, not the debtor.
+_COLLECTOR = re.compile(
+    r"(\bje vous appelle (?:au sujet|concernant|à propos|pour) (?:de )?(?:votre|la) facture\b|"
+    r"\bvotre facture (?:n°|numéro|de \d)|\bvous nous devez\b|\bnotre service (?:de )?(?:recouvrement|relance)\b|"
+    r"\bpouvez-vous (?:régler|payer)\b|\bquand (?:allez-vous|pouvez-vous) (?:régler|payer)\b|"
+    r"\bi(?:'m| am) calling (?:about|regarding) your (?:invoice|account)\b|\byou owe us\b|"
+    r"\bwhen (?:can|will) you pay\b)",
+    re.IGNORECASE,
+)
+
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text).split())
+
+
+def clean_reply(text: str, *, debtor_name: str, agent_label: str, max_sentences: int = 3) -> str:
+    """Trim labels, quotes, stage directions and invented next turns; keep 1–3 sentences."""
+    text = text.strip()
+    # An invented next turn starts on a new line with a speaker label: cut it.
+    text = re.split(r"\n\s*\S[^:\n]{0,40}\s?:", text, maxsplit=1)[0]
+    text = " ".join(text.split())
+    labels = [re.escape(debtor_name), re.escape(debtor_name.split()[0]), "débiteur", "debtor", "client", "cliente"]
+    text = re.sub(rf"^(?:{'|'.join(labels)})\s*(?:\[[^\]]*\])?\s*:\s*", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # a stage direction the model repeated
+    text = re.sub(r"\([^)]*\)\s*$", "", text).strip()  # a trailing stage direction
+    if len(text) >= 2 and text[0] in "\"«“" and text[-1] in "\"»”":
+        text = text[1:-1].strip()
+    sentences = [s for s in _SENTENCE.split(text) if s]
+    if len(sentences) > max_sentences:
+        text = " ".join(sentences[:max_sentences])
+    return text
+
+
+def similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, _fold(a), _fold(b)).ratio()
+
+
+def check_reply(reply: str, *, last_agent_line: str | None, agent_label: str) -> tuple[GuardKind, str] | None:
+    """The first guard the reply fails, with a short detail; None when it is fine."""
+    if len(reply.strip(" .…-")) < 2:
+        return ("empty", "empty reply")
+    meta = _META.search(reply)
+    if meta:
+        return ("meta", f"out-of-character talk: {meta.group(0)!r}")
+    if reply.lower().startswith(agent_label.lower()):
+        return ("role_swap", "reply labelled as the collector")
+    collector = _COLLECTOR.search(reply)
+    if collector:
+        return ("role_swap", f"collector's words: {collector.group(0)!r}")
+    if last_agent_line and len(last_agent_line) > 15:
+        ratio = similarity(reply, last_agent_line)
+        if ratio >= 0.6:
+            return ("echo", f"repeats the trainee's line ({ratio:.0%} alike)")
+    return None
+
+
+_FALLBACKS = {
+    "fr": [
+        "Pardon, vous pouvez répéter ? Je n'ai pas bien compris.",
+        "Hmm… je vous écoute.",
+        "Attendez, je réfléchis… continuez.",
+    ],
+    "en": [
+        "Sorry, could you say that again? I didn't quite follow.",
+        "Hmm… go on, I'm listening.",
+        "Hang on, let me think… carry on.",
+    ],
+}
+
+
+def fallback_line(language: str, turn_index: int) -> str:
+    lines = _FALLBACKS.get(language, _FALLBACKS["fr"])
+    return lines[turn_index % len(lines)]

@@ -1,0 +1,46 @@
+"""Build the ChatModel the settings ask for."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..settings import Settings
+from .base import ChatModel
+from .embedded import Progress, _stderr_progress
+from .openai_compat import OpenAICompatModel
+from .scripted import ScriptedModel
+
+
+def build_model(settings: Settings, progress: Progress | None = _stderr_progress) -> ChatModel:
+    """The model for `settings.backend`. The embedded server starts on first use
+    (call `await model.start()` to start it now)."""
+    if settings.backend == "scripted":
+        if settings.scripted_replies:
+            return ScriptedModel.from_file(settings.scripted_replies)
+        return ScriptedModel()
+    if settings.backend == "openai":
+        key = settings.api_key()
+        if not key and not settings.base_url:
+            raise ConfigError(
+                f"the openai backend needs an API key in ${settings.api_key_env} "
+                "(or SIMULATOR_BASE_URL pointing at a local server that needs none)"
+            )
+        return OpenAICompatModel(
+            base_url=settings.base_url, model=settings.model, api_key=key,
+            timeout=settings.request_timeout, max_retries=settings.max_retries,
+        )
+    if settings.backend == "embedded":
+        from .embedded import EmbeddedModel, LlamaServer, assemble_model
+
+        if settings.model_path:
+            path = settings.model_path.expanduser()
+            if not path.is_file():
+                raise ConfigError(f"SIMULATOR_MODEL_PATH={path}: no such file; give the path of a GGUF model")
+        else:
+            path = assemble_model(settings.data_dir / "models", progress=progress)
+        server = LlamaServer(
+            path, n_ctx=settings.embedded_ctx, n_threads=settings.embedded_threads,
+            start_timeout=settings.embedded_start_timeout,
+            log_path=settings.data_dir / "logs" / "llama-server.log",
+        )
+        return EmbeddedModel(server, timeout=settings.request_timeout, max_retries=1)
+    raise ConfigError(f"unknown backend {settings.backend!r}: use embedded, openai or scripted")

@@ -1,0 +1,85 @@
+"""A scripted model: replies from a list or a function, and a record of every request.
+
+It is a real backend (`--backend scripted`), used by the tests, the scenario
+self-tests and demos, so they go through the same code path as production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+
+from ..errors import ConfigError
+from .base import GenerationRequest
+
+DEFAULT_REPLIES_FR = [
+    "Oui, bonjour… Écoutez, je sais pour la facture, c'est un peu compliqué en ce moment.",
+    "Je comprends bien, mais je ne peux pas tout régler d'un coup.",
+    "D'accord. Qu'est-ce que vous me proposez exactement ?",
+    "Bon… je vais voir ce que je peux faire, rappelez-moi la date.",
+]
+
+ReplyFunction = Callable[[GenerationRequest], str]
+
+
+class ScriptedModel:
+    """Plays replies in order (cycling) or asks `function` for each one."""
+
+    def __init__(
+        self,
+        replies: Iterable[str] | None = None,
+        *,
+        function: ReplyFunction | None = None,
+        chunk_size: int = 8,
+        delay: float = 0.0,
+        name: str = "scripted",
+    ):
+        if replies is not None and function is not None:
+            raise ValueError("give replies or a function, not both")
+        self._function = function
+        self._replies = list(replies) if replies is not None else list(DEFAULT_REPLIES_FR)
+        if function is None and not self._replies:
+            raise ValueError("a scripted model needs at least one reply")
+        self._cycle = itertools.cycle(self._replies)
+        self.chunk_size = chunk_size
+        self.delay = delay
+        self.name = name
+        self.requests: list[GenerationRequest] = []
+
+    @classmethod
+    def from_file(cls, path: Path) -> "ScriptedModel":
+        try:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: cannot read the scripted replies ({exc.strerror}); "
+                "set SIMULATOR_SCRIPTED_REPLIES to a text file with one reply per line"
+            ) from exc
+        replies = [line for line in lines if line and not line.startswith("#")]
+        if not replies:
+            raise ConfigError(f"{path}: no reply in the file; write one debtor reply per line")
+        return cls(replies)
+
+    def _next(self, request: GenerationRequest) -> str:
+        self.requests.append(request)
+        if self._function is not None:
+            return self._function(request)
+        return next(self._cycle)
+
+    async def complete(self, request: GenerationRequest) -> str:
+        reply = self._next(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return reply
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        reply = self._next(request)
+        for start in range(0, len(reply), self.chunk_size):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            yield reply[start : start + self.chunk_size]
+
+    async def aclose(self) -> None:
+        return None

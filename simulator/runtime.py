@@ -1,0 +1,52 @@
+"""The running simulator: settings, store, model, scenario library and live calls.
+
+The UI and the CLI are thin adapters over this object.
+"""
+
+from __future__ import annotations
+
+from .errors import SimulatorError
+from .llm.base import ChatModel
+from .llm.factory import build_model
+from .scenario import LoadResult, load_scenarios
+from .session import CallSession
+from .settings import Settings
+from .store import Store
+
+
+class Simulator:
+    def __init__(self, settings: Settings, *, model: ChatModel | None = None, store: Store | None = None):
+        self.settings = settings
+        self.store = store or Store(settings.database)
+        self.model = model or build_model(settings)
+        self.scenarios: LoadResult = load_scenarios(settings.scenarios_dir)
+        self.calls: dict[str, CallSession] = {}
+
+    def reload_scenarios(self) -> LoadResult:
+        self.scenarios = load_scenarios(self.settings.scenarios_dir)
+        return self.scenarios
+
+    async def start_call(self, scenario_id: str, *, trainee: str | None = None, mode: str = "practice") -> CallSession:
+        scenario = self.scenarios.scenarios.get(scenario_id)
+        if scenario is None:
+            known = ", ".join(sorted(self.scenarios.scenarios)) or "none"
+            raise SimulatorError(f"unknown scenario {scenario_id!r} (valid scenarios: {known})")
+        call = CallSession(
+            scenario, self.model, self.store, backend=self.settings.backend,
+            prompt_format=self.settings.resolved_prompt_format, trainee=trainee, mode=mode,
+            warm=self.settings.backend == "embedded",
+        )
+        await call.start()
+        self.calls[call.id] = call
+        return call
+
+    async def end_call(self, call_id: str, reason: str = "agent_ended") -> None:
+        call = self.calls.pop(call_id, None)
+        if call is not None:
+            await call.end(reason)
+
+    async def aclose(self) -> None:
+        for call_id in list(self.calls):
+            await self.end_call(call_id, reason="app_stopped")
+        await self.model.aclose()
+        self.store.close()

@@ -1,0 +1,224 @@
+"""Scenario files: the debtor personas trainers write.
+
+A scenario is a YAML file validated by pydantic. The loader reports every
+problem as `file:line: field: message (fix)` and keeps loading the other files,
+so one broken file never stops the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from .errors import ScenarioError
+
+SCHEMA_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Persona(StrictModel):
+    name: str = Field(min_length=1, description="Full name of the debtor, as they introduce themselves.")
+    role: str = Field(min_length=1, description="Their job or position (e.g. gérante, comptable, particulier).")
+    company: str = Field(min_length=1, description="Company name, or a short household description for a consumer.")
+    personality: str = Field(min_length=1, description="How they speak and react, in a few sentences.")
+
+
+class Debt(StrictModel):
+    amount: float = Field(gt=0, description="Amount due, in `currency`.")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR, GBP, USD.")
+    invoice_ref: str = Field(min_length=1, description="Invoice number the collector will quote.")
+    due_date: date = Field(description="Date the invoice was due (YYYY-MM-DD).")
+    days_overdue: int = Field(ge=0, description="Days past the due date on the day of the call.")
+
+
+class Scenario(StrictModel):
+    """One debtor persona and their situation."""
+
+    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of the scenario format.")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable identifier; defaults to the file name.")
+    title: str = Field(min_length=1, description="Short title shown on the scenario card.")
+    language: Literal["fr", "en"] = Field(description="Language the debtor speaks.")
+    difficulty: Literal["easy", "medium", "hard"] = Field(description="Difficulty shown to the trainee.")
+    segment: Literal["b2b", "b2c"] = Field("b2b", description="Business debtor (b2b) or consumer (b2c).")
+    summary: str = Field("", description="One line for the trainee: what this call is about.")
+    persona: Persona
+    debt: Debt
+    situation: str = Field(min_length=1, description="Why they have not paid, from the debtor's side.")
+    hidden_facts: list[str] = Field(
+        default_factory=list, description="What the debtor knows but does not say at first."
+    )
+    opening_line: str = Field(min_length=1, description="What the debtor says when they pick up.")
+
+    @field_validator("hidden_facts")
+    @classmethod
+    def _no_blank_fact(cls, facts: list[str]) -> list[str]:
+        for i, fact in enumerate(facts):
+            if not fact.strip():
+                raise ValueError(f"hidden fact {i + 1} is empty")
+        return facts
+
+
+@dataclass(frozen=True)
+class ScenarioFile:
+    """A validated scenario with where it came from."""
+
+    scenario: Scenario
+    path: Path
+    sha256: str
+
+    @property
+    def id(self) -> str:
+        return self.scenario.id
+
+
+@dataclass
+class LoadResult:
+    scenarios: dict[str, ScenarioFile] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    # file path -> its problems, for listing broken files in the UI
+    broken: dict[Path, list[str]] = field(default_factory=dict)
+
+
+_FIX_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this key or fix its spelling",
+    "greater_than": "use a positive number",
+    "greater_than_equal": "use zero or a positive number",
+    "string_pattern_mismatch": "see the expected pattern above",
+    "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
+    "date_parsing": "write the date as YYYY-MM-DD",
+    "date_type": "write the date as YYYY-MM-DD",
+    "literal_error": "use one of the values listed",
+    "float_parsing": "write a number, e.g. 1250.50",
+    "float_type": "write a number, e.g. 1250.50",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "string_type": "write text (quote it if it looks like a number or a date)",
+    "list_type": "write a list (lines starting with `- `)",
+    "model_type": "write a mapping of `key: value` lines",
+    "string_too_short": "write some text",
+}
+
+
+def _line_of(node: Any, loc: tuple) -> int:
+    """Best 1-based line for a pydantic error location inside a ruamel tree."""
+    line = 1
+    current = node
+    for part in loc:
+        if isinstance(current, CommentedMap):
+            if part in current:
+                line = current.lc.key(part)[0] + 1
+                current = current[part]
+                continue
+            break  # missing key: keep the line of the mapping that should hold it
+        if isinstance(current, CommentedSeq) and isinstance(part, int) and part < len(current):
+            line = current.lc.item(part)[0] + 1
+            current = current[part]
+            continue
+        break
+    return line
+
+
+def _format_error(path: Path, tree: Any, err: dict) -> str:
+    loc = tuple(err["loc"])
+    field_name = ".".join(str(p) for p in loc) or "(file)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    hint = _FIX_HINTS.get(err["type"])
+    if err["type"] == "literal_error":
+        hint = None  # pydantic's message already lists the allowed values
+    text = f"{path}:{_line_of(tree, loc)}: {field_name}: {msg}"
+    return f"{text} ({hint})" if hint else text
+
+
+_yaml = YAML(typ="rt")
+
+
+def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
+    """Validate one scenario; raise ScenarioError with every problem found."""
+    try:
+        tree = _yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ScenarioError(
+            [f"{path}:{line}: YAML syntax: {problem} (check indentation, colons and quotes)"]
+        ) from None
+    if not isinstance(tree, CommentedMap):
+        raise ScenarioError(
+            [f"{path}:1: (file): a scenario must be a mapping of `key: value` lines, not {type(tree).__name__}"]
+        )
+    data = dict(tree)
+    data.setdefault("id", re.sub(r"[^a-z0-9_-]", "-", path.stem.lower()))
+    try:
+        scenario = Scenario.model_validate(_plain(data))
+    except ValidationError as exc:
+        raise ScenarioError([_format_error(path, tree, e) for e in exc.errors()]) from None
+    return ScenarioFile(scenario, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def load_scenario(path: Path) -> ScenarioFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([f"{path}:1: (file): cannot read the file ({exc})"]) from None
+    return parse_scenario_text(text, path)
+
+
+def scenario_paths(paths: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml")))
+        else:
+            found.append(p)
+    return found
+
+
+def load_scenarios(paths: list[Path] | Path) -> LoadResult:
+    """Load every scenario file; invalid files are reported, never fatal."""
+    if isinstance(paths, Path):
+        paths = [paths]
+    result = LoadResult()
+    for path in scenario_paths(paths):
+        if not path.exists():
+            problem = f"{path}:1: (file): no such file or folder"
+            result.errors.append(problem)
+            result.broken[path] = [problem]
+            continue
+        try:
+            loaded = load_scenario(path)
+        except ScenarioError as exc:
+            result.errors.extend(exc.problems)
+            result.broken[path] = exc.problems
+            continue
+        if loaded.id in result.scenarios:
+            other = result.scenarios[loaded.id].path
+            problem = f"{path}:1: id: scenario id {loaded.id!r} is already used by {other} (give each file its own id)"
+            result.errors.append(problem)
+            result.broken[path] = [problem]
+            continue
+        result.scenarios[loaded.id] = loaded
+    return result

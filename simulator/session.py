@@ -1,0 +1,173 @@
+"""One practice call: trainee turn → debtor reply (streamed, guarded) → persist.
+
+Every turn is committed to the store as soon as it exists; a backend failure
+is reported to the caller and recorded, and the transcript so far is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .debtor.guards import GuardEvent, check_reply, clean_reply, fallback_line
+from .debtor.prompt import PromptBuilder, TranscriptLine
+from .errors import LLMError, LLMStreamInterrupted, SimulatorError
+from .llm.base import ChatModel
+from .scenario import ScenarioFile
+from .store import Store, StoredTurn, utcnow
+
+log = logging.getLogger(__name__)
+
+RETRY_DIRECTION = {
+    "fr": "répond brièvement, avec ses propres mots, en restant le débiteur",
+    "en": "answers briefly, in their own words, staying the debtor",
+}
+
+
+@dataclass
+class ReplyUpdate:
+    """A snapshot of the debtor's reply while it is spoken."""
+
+    text: str
+    done: bool = False
+    retrying: bool = False
+    error: str | None = None
+    guard_events: list[GuardEvent] = field(default_factory=list)
+
+
+class CallSession:
+    def __init__(
+        self,
+        scenario: ScenarioFile,
+        model: ChatModel,
+        store: Store,
+        *,
+        backend: str,
+        prompt_format: Literal["transcript", "chat"] = "transcript",
+        trainee: str | None = None,
+        mode: str = "practice",
+        warm: bool = False,
+    ):
+        self.scenario_file = scenario
+        self.scenario = scenario.scenario
+        self.model = model
+        self.store = store
+        self.backend = backend
+        self.trainee = trainee
+        self.mode = mode
+        self.warm = warm
+        self.prompt = PromptBuilder(self.scenario, prompt_format)
+        self.history: list[TranscriptLine] = []
+        self.id: str | None = None
+        self.status: str = "new"
+        self._warmup: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def language(self) -> str:
+        return self.scenario.language
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def _commit(self, speaker: str, text: str, **extra) -> None:
+        self.store.add_turn(StoredTurn(
+            session_id=self.id, idx=len(self.history), speaker=speaker, text=text, created_at=utcnow(), **extra,
+        ))
+        self.history.append(TranscriptLine(speaker, text))
+
+    async def start(self) -> str:
+        """Open the call: the debtor picks up with the scenario's opening line."""
+        if self.status != "new":
+            raise SimulatorError("this call has already started")
+        self.id = self.store.create_session(
+            scenario_id=self.scenario.id, scenario_sha256=self.scenario_file.sha256,
+            scenario_json=self.scenario.model_dump_json(), language=self.language,
+            backend=self.backend, model=self.model.name, mode=self.mode, trainee=self.trainee,
+        )
+        self.status = "active"
+        self._commit("debtor", self.scenario.opening_line)
+        if self.warm:
+            # Evaluate the persona prefix while the trainee reads the opening line,
+            # so the first real reply reuses the KV cache instead of waiting 5-10 s.
+            self._warmup = asyncio.create_task(self._warm())
+        return self.scenario.opening_line
+
+    async def _warm(self) -> None:
+        try:
+            await self.model.complete(self.prompt.warmup(self.history))
+        except LLMError as exc:
+            log.warning("warm-up of the debtor prompt failed: %s", exc)
+
+    async def say(self, text: str) -> AsyncIterator[ReplyUpdate]:
+        """The trainee speaks; yields snapshots of the debtor's reply, the last with done=True."""
+        text = " ".join(text.split())
+        if not self.active:
+            raise SimulatorError("the call is not in progress: start a new call")
+        if not text:
+            raise SimulatorError("say something to the debtor first")
+        async with self._lock:
+            self._commit("agent", text)
+            async for update in self._reply(text):
+                yield update
+
+    async def _reply(self, agent_text: str) -> AsyncIterator[ReplyUpdate]:
+        events: list[GuardEvent] = []
+        started = time.perf_counter()
+        first_token_ms: int | None = None
+        reply = ""
+        agent_label = self.prompt.labels["agent"]
+        for attempt in range(2):
+            direction = RETRY_DIRECTION[self.language] if attempt else None
+            request = self.prompt.build(self.history, direction=direction, temperature=0.7 if attempt == 0 else 0.4)
+            raw = ""
+            try:
+                async for chunk in self.model.stream(request):
+                    if first_token_ms is None:
+                        first_token_ms = int((time.perf_counter() - started) * 1000)
+                    raw += chunk
+                    yield ReplyUpdate(clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label))
+            except LLMStreamInterrupted as exc:
+                raw = exc.partial
+                events.append(GuardEvent("error", str(exc), attempt, "retry" if attempt == 0 else "fallback"))
+                if attempt == 0:
+                    yield ReplyUpdate("…", retrying=True)
+                    continue
+            except LLMError as exc:
+                # The backend is down: keep the transcript, tell the trainee, let them try again.
+                self.store_error(str(exc))
+                yield ReplyUpdate("", done=True, error=str(exc), guard_events=events)
+                return
+            reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
+            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label)
+            if failure is None:
+                break
+            kind, detail = failure
+            events.append(GuardEvent(kind, detail, attempt, "retry" if attempt == 0 else "fallback"))
+            log.info("guard %s on attempt %d: %s | %r", kind, attempt, detail, reply)
+            if attempt == 0:
+                yield ReplyUpdate("…", retrying=True)
+            reply = ""
+        if not reply:
+            reply = fallback_line(self.language, len(self.history))
+        total_ms = int((time.perf_counter() - started) * 1000)
+        self._commit(
+            "debtor", reply, first_token_ms=first_token_ms, total_ms=total_ms,
+            guard_events=[e.to_dict() for e in events],
+        )
+        yield ReplyUpdate(reply, done=True, guard_events=events)
+
+    def store_error(self, message: str) -> None:
+        self.store.set_turn_error(self.id, len(self.history) - 1, message)
+
+    async def end(self, reason: str = "agent_ended") -> None:
+        if self._warmup and not self._warmup.done():
+            self._warmup.cancel()
+        if self.active:
+            self.store.end_session(self.id, status="ended", reason=reason)
+            self.status = "ended"

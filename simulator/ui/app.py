@@ -1,0 +1,38 @@
+"""The Gradio app: one Blocks with a tab per use."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..runtime import Simulator
+from .i18n import t
+from .practice import build_practice_tab
+
+CSS = """
+.scenario-card table { width: 100%; border-collapse: collapse; }
+.scenario-card th { text-align: left; padding-right: .8em; font-weight: 600; white-space: nowrap; }
+.scenario-card td, .scenario-card th { padding: 2px 0; border: 0; }
+"""
+
+
+def build_app(sim: Simulator) -> gr.Blocks:
+    lang = sim.settings.language
+    with gr.Blocks(title=t(lang, "title")) as demo:
+        gr.Markdown(f"# {t(lang, 'title')}\n{t(lang, 'subtitle')}")
+        with gr.Tabs():
+            with gr.Tab(t(lang, "tab_practice"), id="practice"):
+                build_practice_tab(sim)
+    return demo
+
+
+def launch(sim: Simulator, *, prevent_thread_lock: bool = False):
+    demo = build_app(sim)
+    demo.queue(default_concurrency_limit=8)
+    return demo.launch(
+        server_name=sim.settings.host,
+        server_port=sim.settings.port or None,
+        prevent_thread_lock=prevent_thread_lock,
+        css=CSS,
+        show_error=True,
+        footer_links=[],
+    )

@@ -1,0 +1,78 @@
+"""User-facing strings, French first, English available (setting `language`)."""
+
+from __future__ import annotations
+
+STRINGS: dict[str, dict[str, str]] = {
+    "fr": {
+        "title": "Simulateur d'appels de relance",
+        "subtitle": "Entraînez-vous à un appel de recouvrement : le débiteur est joué par un modèle de langage.",
+        "tab_practice": "Entraînement",
+        "scenario": "Scénario",
+        "start": "📞 Démarrer l'appel",
+        "end": "Raccrocher",
+        "send": "Envoyer",
+        "input_label": "Votre réplique",
+        "input_placeholder": "Bonjour, je suis … du service relance de …",
+        "chat_label": "Appel",
+        "company": "Entreprise",
+        "amount": "Montant dû",
+        "invoice": "Facture",
+        "overdue": "Retard",
+        "days": "jours",
+        "difficulty": "Difficulté",
+        "difficulty_easy": "facile",
+        "difficulty_medium": "moyenne",
+        "difficulty_hard": "difficile",
+        "contact": "Interlocuteur",
+        "status_idle": "Choisissez un scénario puis démarrez l'appel.",
+        "status_active": "Appel en cours avec {name}. Parlez-lui : il vous répond.",
+        "status_ended": "Appel terminé : {turns} répliques enregistrées.",
+        "status_backend_error": "Le modèle ne répond pas ({error}). Votre réplique est enregistrée : réessayez dans un instant.",
+        "status_retrying": "Le débiteur cherche ses mots…",
+        "no_call": "Aucun appel en cours : démarrez un appel d'abord.",
+        "empty_message": "Écrivez votre réplique avant d'envoyer.",
+        "no_scenario": "Aucun scénario valide : corrigez les fichiers listés ci-dessous.",
+        "invalid_files": "Fichiers de scénario invalides ({count})",
+        "starting_model": "Démarrage du modèle…",
+        "backend": "Modèle",
+    },
+    "en": {
+        "title": "Collection call simulator",
+        "subtitle": "Practise a collection call: the debtor is played by a language model.",
+        "tab_practice": "Practice",
+        "scenario": "Scenario",
+        "start": "📞 Start the call",
+        "end": "Hang up",
+        "send": "Send",
+        "input_label": "What you say",
+        "input_placeholder": "Hello, this is … from the accounts team of …",
+        "chat_label": "Call",
+        "company": "Company",
+        "amount": "Amount due",
+        "invoice": "Invoice",
+        "overdue": "Overdue",
+        "days": "days",
+        "difficulty": "Difficulty",
+        "difficulty_easy": "easy",
+        "difficulty_medium": "medium",
+        "difficulty_hard": "hard",
+        "contact": "Contact",
+        "status_idle": "Choose a scenario, then start the call.",
+        "status_active": "Call in progress with {name}. Talk to them: they answer.",
+        "status_ended": "Call ended: {turns} turns saved.",
+        "status_backend_error": "The model does not answer ({error}). Your line is saved: try again in a moment.",
+        "status_retrying": "The debtor is searching for words…",
+        "no_call": "No call in progress: start a call first.",
+        "empty_message": "Write what you say before sending.",
+        "no_scenario": "No valid scenario: fix the files listed below.",
+        "invalid_files": "Invalid scenario files ({count})",
+        "starting_model": "Starting the model…",
+        "backend": "Model",
+    },
+}
+
+
+def t(language: str, key: str, **kwargs) -> str:
+    table = STRINGS.get(language, STRINGS["fr"])
+    text = table.get(key) or STRINGS["fr"][key]
+    return text.format(**kwargs) if kwargs else text

@@ -1,0 +1,127 @@
+"""Practice tab: choose a scenario, call the debtor, talk, hang up.
+
+The callbacks only translate between Gradio values and `Simulator` calls.
+"""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from ..debtor.prompt import money
+from ..errors import SimulatorError
+from ..scenario import ScenarioFile
+from .i18n import t
+from ..runtime import Simulator
+
+
+def scenario_card(sf: ScenarioFile | None, lang: str) -> str:
+    if sf is None:
+        return ""
+    s = sf.scenario
+    d = s.debt
+    rows = [
+        (t(lang, "company"), s.persona.company),
+        (t(lang, "contact"), f"{s.persona.name}, {s.persona.role}"),
+        (t(lang, "amount"), money(d.amount, d.currency, s.language)),
+        (t(lang, "invoice"), d.invoice_ref),
+        (t(lang, "overdue"), f"{d.days_overdue} {t(lang, 'days')}"),
+        (t(lang, "difficulty"), t(lang, f"difficulty_{s.difficulty}")),
+    ]
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    summary = f"<p>{html.escape(s.summary)}</p>" if s.summary else ""
+    return f"<div class='scenario-card'><h3>{html.escape(s.title)}</h3>{summary}<table>{cells}</table></div>"
+
+
+def invalid_files_markdown(problems: dict) -> str:
+    lines = []
+    for path, errors in problems.items():
+        lines.append(f"**{path.name}**")
+        lines.extend(f"- `{e}`" for e in errors)
+    return "\n".join(lines)
+
+
+def build_practice_tab(sim: Simulator) -> None:
+    lang = sim.settings.language
+    choices = [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
+    first = choices[0][1] if choices else None
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            scenario = gr.Dropdown(choices=choices, value=first, label=t(lang, "scenario"), elem_id="scenario-select")
+            card = gr.HTML(scenario_card(sim.scenarios.scenarios.get(first), lang), elem_id="scenario-card")
+            start = gr.Button(t(lang, "start"), variant="primary", elem_id="start-call", interactive=bool(choices))
+            end = gr.Button(t(lang, "end"), variant="stop", elem_id="end-call", interactive=False)
+            if not choices:
+                gr.Markdown(t(lang, "no_scenario"))
+            if sim.scenarios.broken:
+                with gr.Accordion(t(lang, "invalid_files", count=len(sim.scenarios.broken)), open=False):
+                    gr.Markdown(invalid_files_markdown(sim.scenarios.broken), elem_id="invalid-scenarios")
+            gr.Markdown(f"{t(lang, 'backend')} : `{sim.model.name}`" if lang == "fr" else f"{t(lang, 'backend')}: `{sim.model.name}`")
+        with gr.Column(scale=2):
+            status = gr.Markdown(t(lang, "status_idle"), elem_id="call-status")
+            chat = gr.Chatbot(label=t(lang, "chat_label"), elem_id="call-chat", height=460, feedback_options=None)
+            with gr.Row():
+                message = gr.Textbox(
+                    label=t(lang, "input_label"), placeholder=t(lang, "input_placeholder"),
+                    elem_id="trainee-input", scale=5, interactive=False, lines=2,
+                )
+                send = gr.Button(t(lang, "send"), elem_id="send", scale=1, interactive=False)
+    call_id = gr.State(None)
+
+    def on_scenario(sid):
+        return scenario_card(sim.scenarios.scenarios.get(sid), lang)
+
+    async def on_start(sid, current):
+        if current:
+            await sim.end_call(current, reason="restarted")
+        try:
+            call = await sim.start_call(sid)
+        except SimulatorError as exc:
+            raise gr.Error(str(exc)) from exc
+        history = [{"role": "assistant", "content": call.history[0].text}]
+        name = call.scenario.persona.name
+        return (call.id, history, t(lang, "status_active", name=name), gr.update(interactive=True, value=""),
+                gr.update(interactive=True), gr.update(interactive=True))
+
+    async def on_send(text, history, cid):
+        call = sim.calls.get(cid) if cid else None
+        if call is None or not call.active:
+            gr.Warning(t(lang, "no_call"))
+            yield history, gr.update(), gr.update()
+            return
+        if not text or not text.strip():
+            gr.Warning(t(lang, "empty_message"))
+            yield history, gr.update(), gr.update()
+            return
+        history = list(history or []) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
+        yield history, gr.update(value="", interactive=False), gr.update()
+        async for update in call.say(text):
+            if update.error:
+                history = history[:-1]
+                gr.Warning(t(lang, "status_backend_error", error=update.error))
+                yield history, gr.update(interactive=True), t(lang, "status_backend_error", error=update.error)
+                return
+            history[-1] = {"role": "assistant", "content": update.text or "…"}
+            if update.done:
+                yield history, gr.update(interactive=True), t(lang, "status_active", name=call.scenario.persona.name)
+            elif update.retrying:
+                yield history, gr.update(), t(lang, "status_retrying")
+            else:
+                yield history, gr.update(), gr.update()
+
+    async def on_end(cid):
+        turns = 0
+        if cid and cid in sim.calls:
+            turns = len(sim.calls[cid].history)
+            await sim.end_call(cid)
+        return (None, t(lang, "status_ended", turns=turns), gr.update(interactive=False),
+                gr.update(interactive=False), gr.update(interactive=False))
+
+    scenario.change(on_scenario, scenario, card)
+    start.click(on_start, [scenario, call_id], [call_id, chat, status, message, send, end])
+    send_event = dict(fn=on_send, inputs=[message, chat, call_id], outputs=[chat, message, status])
+    send.click(**send_event)
+    message.submit(**send_event)
+    end.click(on_end, call_id, [call_id, status, message, send, end])

@@ -144,7 +144,8 @@ class CallSession:
                 yield ReplyUpdate("", done=True, error=str(exc), guard_events=events)
                 return
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
-            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label)
+            earlier = [line.text for line in self.history if line.speaker == "debtor"]
+            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label, earlier_replies=earlier)
             if failure is None:
                 break
             kind, detail = failure

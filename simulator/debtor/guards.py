@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-GuardKind = Literal["empty", "meta", "role_swap", "echo", "too_long", "error"]
+GuardKind = Literal["empty", "meta", "role_swap", "echo", "repeat", "too_long", "error"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, _fold(a), _fold(b)).ratio()
 
 
-def check_reply(reply: str, *, last_agent_line: str | None, agent_label: str) -> tuple[GuardKind, str] | None:
+def check_reply(
+    reply: str, *, last_agent_line: str | None, agent_label: str, earlier_replies: list[str] = ()
+) -> tuple[GuardKind, str] | None:
     """The first guard the reply fails, with a short detail; None when it is fine."""
     if len(reply.strip(" .…-")) < 2:
         return ("empty", "empty reply")
@@ -94,6 +96,9 @@ def check_reply(reply: str, *, last_agent_line: str | None, agent_label: str) ->
         ratio = similarity(reply, last_agent_line)
         if ratio >= 0.6:
             return ("echo", f"repeats the trainee's line ({ratio:.0%} alike)")
+    for earlier in earlier_replies:
+        if len(earlier) >= 8 and similarity(reply, earlier) >= 0.75:
+            return ("repeat", "says again one of the debtor's earlier lines")
     return None
 
 

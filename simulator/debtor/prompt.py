@@ -48,21 +48,44 @@ def persona_paragraph(s: Scenario) -> str:
     amount = money(d.amount, d.currency, s.language)
     if s.language == "fr":
         return (
-            f"{p.name}, {p.role} ({p.company}), reçoit l'appel d'un chargé de relance au sujet de la facture "
-            f"{d.invoice_ref} de {amount}, impayée depuis {d.days_overdue} jours.\n"
-            f"Caractère de {p.name} : {p.personality}\n"
-            f"Sa situation : {s.situation}\n"
-            f"{p.name} parle comme au téléphone : une à trois phrases courtes, en français courant. "
-            f"{p.name} ne joue jamais le rôle du chargé de relance et ne répète pas ses phrases."
+            f"Personnage : {p.name}, {p.role} ({p.company}). Doit {amount} (facture {d.invoice_ref}, "
+            f"impayée depuis {d.days_overdue} jours).\n"
+            f"Caractère : {p.personality}\n"
+            f"Ce que {p.name} sait de sa situation : {s.situation}\n"
+            f"{p.name} parle comme au téléphone : une à trois phrases courtes, avec ses propres mots, "
+            f"sans répéter les phrases du chargé de relance."
         )
     return (
-        f"{p.name}, {p.role} ({p.company}), takes a call from a credit collector about invoice "
-        f"{d.invoice_ref} for {amount}, {d.days_overdue} days overdue.\n"
-        f"{p.name}'s character: {p.personality}\n"
-        f"Their situation: {s.situation}\n"
-        f"{p.name} speaks as on the phone: one to three short sentences, in plain English. "
-        f"{p.name} never plays the collector and does not repeat the collector's words."
+        f"Character: {p.name}, {p.role} ({p.company}). Owes {amount} (invoice {d.invoice_ref}, "
+        f"{d.days_overdue} days overdue).\n"
+        f"Character traits: {p.personality}\n"
+        f"What {p.name} knows of their situation: {s.situation}\n"
+        f"{p.name} speaks as on the phone: one to three short sentences, in their own words, "
+        f"never repeating the collector's sentences."
     )
+
+
+# A short exchange from another call, to set the spoken register (not this debtor's facts).
+STYLE_EXAMPLE = {
+    "fr": (
+        "Exemple d'un autre appel, pour le ton seulement :\n"
+        "Chargé de relance : Bonjour Madame, je vous appelle pour la facture de mars, qui n'est pas réglée.\n"
+        "Cliente : Ah… oui. Je sais, je suis en retard, c'est un peu compliqué en ce moment.\n"
+        "Chargé de relance : Qu'est-ce qui se passe, exactement ?\n"
+        "Cliente : Mes propres clients me paient tard, alors je jongle.\n"
+        "Chargé de relance : Vous pourriez régler quand ?\n"
+        "Cliente : Je ne sais pas trop… il faut que je regarde mes comptes."
+    ),
+    "en": (
+        "Example from another call, for the tone only:\n"
+        "Collector: Hello, I'm calling about the March invoice, which is still unpaid.\n"
+        "Customer: Oh… yes. I know, I'm late, things are a bit difficult at the moment.\n"
+        "Collector: What is happening, exactly?\n"
+        "Customer: My own customers pay me late, so I'm juggling.\n"
+        "Collector: When could you pay?\n"
+        "Customer: I'm not sure… I need to look at my accounts."
+    ),
+}
 
 
 class PromptBuilder:
@@ -82,7 +105,9 @@ class PromptBuilder:
 
     def prefix(self) -> str:
         """The part of the transcript prompt that never changes during a call."""
-        return f"{self.labels['narration']}\n{persona_paragraph(self.scenario)}\n\n"
+        lang = self.scenario.language
+        call = "Appel :" if lang == "fr" else "The call:"
+        return f"{self.labels['narration']}\n\n{persona_paragraph(self.scenario)}\n\n{STYLE_EXAMPLE[lang]}\n\n{call}\n"
 
     def build(self, history: list[TranscriptLine], *, direction: str | None = None, temperature: float = 0.7) -> GenerationRequest:
         """Ask for the debtor's next line after `history` (which ends with the agent's turn)."""
@@ -96,6 +121,8 @@ class PromptBuilder:
             max_tokens=self.max_tokens,
             temperature=temperature,
             stop=["\n", f"{self.labels['agent']}"],
+            frequency_penalty=0.6,
+            presence_penalty=0.3,
         )
 
     def warmup(self, history: list[TranscriptLine]) -> GenerationRequest:

@@ -28,6 +28,8 @@ class GenerationRequest(BaseModel):
     max_tokens: int = Field(120, ge=1, le=8192)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     stop: list[str] = Field(default_factory=list)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
 
     @model_validator(mode="after")
     def _one_of(self) -> "GenerationRequest":

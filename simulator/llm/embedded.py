@@ -83,8 +83,14 @@ def part_paths(spec: ModelSpec = EMBEDDED_MODEL) -> list[Path]:
     return paths
 
 
+_last_pct = [-1]
+
+
 def _stderr_progress(done: int, total: int) -> None:
     pct = done * 100 // max(total, 1)
+    if pct == _last_pct[0]:
+        return
+    _last_pct[0] = pct
     print(f"\rassembling the embedded model: {pct:3d}% ({done >> 20} / {total >> 20} MiB)", end="", file=sys.stderr)
     if done >= total:
         print(file=sys.stderr)

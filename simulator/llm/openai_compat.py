@@ -95,6 +95,9 @@ class OpenAICompatModel:
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
+        for penalty in ("frequency_penalty", "presence_penalty"):
+            if getattr(request, penalty):
+                params[penalty] = getattr(request, penalty)
         if request.stop:
             params["stop"] = request.stop[:4]  # OpenAI accepts at most four
         return params

@@ -1,0 +1,161 @@
+"""A whole call through the engine with the scripted model and a real SQLite store."""
+
+import pytest
+
+from simulator.errors import LLMConnectionError, LLMStreamInterrupted, SimulatorError
+from simulator.llm import ScriptedModel
+from simulator.runtime import Simulator
+from simulator.session import RETRY_DIRECTION
+
+
+class DeadModel:
+    name = "dead"
+
+    async def complete(self, request):
+        raise LLMConnectionError("cannot reach the model endpoint")
+
+    async def stream(self, request):
+        raise LLMConnectionError("cannot reach the model endpoint")
+        yield  # pragma: no cover
+
+    async def aclose(self):
+        pass
+
+
+class CutModel(ScriptedModel):
+    """Cuts the first stream halfway, then behaves."""
+
+    def __init__(self, replies):
+        super().__init__(replies)
+        self.cut = False
+
+    async def stream(self, request):
+        if not self.cut:
+            self.cut = True
+            self.requests.append(request)
+            yield "Je vais"
+            raise LLMStreamInterrupted("stream ended early", "Je vais")
+        async for chunk in super().stream(request):
+            yield chunk
+
+
+async def say(call, text):
+    updates = [u async for u in call.say(text)]
+    assert updates[-1].done
+    return updates
+
+
+@pytest.fixture
+def make_sim(settings):
+    sims = []
+
+    def make(model):
+        sim = Simulator(settings, model=model)
+        sims.append(sim)
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.store.close()
+
+
+async def test_call_is_committed_turn_by_turn(make_sim):
+    model = ScriptedModel(["Oui, je sais, je suis en retard.", "Je peux payer 1 500 euros vendredi."])
+    sim = make_sim(model)
+    call = await sim.start_call("difficulte-passagere")
+    assert [t.text for t in sim.store.turns(call.id)] == ["Menuiserie Moreau, bonjour… Julien Moreau à l'appareil."]
+    updates = await say(call, "Bonjour Monsieur Moreau, je vous appelle pour la facture FA-2024-0312.")
+    assert updates[-1].text == "Oui, je sais, je suis en retard."
+    assert len(updates) > 2  # streamed in several snapshots
+    await say(call, "Que pouvez-vous payer, et quand ?")
+    turns = sim.store.turns(call.id)
+    assert [t.speaker for t in turns] == ["debtor", "agent", "debtor", "agent", "debtor"]
+    assert turns[-1].text == "Je peux payer 1 500 euros vendredi."
+    assert turns[2].total_ms is not None and turns[2].first_token_ms is not None
+    await sim.end_call(call.id)
+    stored = sim.store.get_session(call.id)
+    assert stored.status == "ended" and stored.scenario_id == "difficulte-passagere"
+    assert stored.backend == "scripted" and len(stored.scenario_sha256) == 64
+
+
+async def test_prompt_carries_persona_and_call(make_sim, settings):
+    model = ScriptedModel(["D'accord."])
+    sim = make_sim(model)
+    sim.settings = settings.model_copy(update={"prompt_format": "transcript"})
+    call = await sim.start_call("recalcitrant")
+    await say(call, "Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.")
+    prompt = model.requests[-1].prompt
+    assert "Sandrine Lefèvre" in prompt and "2\u202f350 €" in prompt
+    assert prompt.endswith("Chargé de relance : Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.\nSandrine Lefèvre : ")
+    assert model.requests[-1].stop[0] == "\n"
+    # the hidden facts are never in the prompt of this version
+    assert "40 000" not in prompt
+
+
+async def test_out_of_character_reply_is_retried(make_sim):
+    model = ScriptedModel(["En tant qu'IA, je ne peux pas payer.", "Écoutez, je n'ai pas l'argent ce mois-ci."])
+    sim = make_sim(model)
+    call = await sim.start_call("sous-tension")
+    updates = await say(call, "Bonjour Monsieur Benali, c'est au sujet de la facture TR-2024-118.")
+    assert any(u.retrying for u in updates)
+    assert updates[-1].text == "Écoutez, je n'ai pas l'argent ce mois-ci."
+    stored = sim.store.turns(call.id)[-1]
+    assert [e["kind"] for e in stored.guard_events] == ["meta"]
+    assert stored.guard_events[0]["action"] == "retry"
+    assert RETRY_DIRECTION["fr"] in model.requests[-1].as_text()  # the retry carries a stronger direction
+    assert RETRY_DIRECTION["fr"] not in model.requests[-2].as_text()
+
+
+async def test_two_failures_fall_back_to_a_neutral_line(make_sim):
+    trainee = "Vous avez bien reçu notre dernier courrier du mois de septembre ?"
+    model = ScriptedModel([trainee, "Je suis un assistant virtuel."])
+    sim = make_sim(model)
+    call = await sim.start_call("sous-tension")
+    updates = await say(call, trainee)
+    final = updates[-1]
+    assert [e.kind for e in final.guard_events] == ["echo", "meta"]
+    assert final.guard_events[-1].action == "fallback"
+    assert final.text in ("Pardon, vous pouvez répéter ? Je n'ai pas bien compris.", "Hmm… je vous écoute.",
+                          "Attendez, je réfléchis… continuez.")
+
+
+async def test_labels_and_invented_turns_are_trimmed(make_sim):
+    model = ScriptedModel(["Julien Moreau : Oui, c'est moi.\nChargé de relance : Très bien, merci."])
+    sim = make_sim(model)
+    call = await sim.start_call("difficulte-passagere")
+    updates = await say(call, "Bonjour, je suis bien avec Monsieur Moreau ?")
+    assert updates[-1].text == "Oui, c'est moi."
+
+
+async def test_dead_backend_keeps_the_transcript(make_sim):
+    sim = make_sim(DeadModel())
+    call = await sim.start_call("recalcitrant")
+    updates = await say(call, "Bonjour Madame, c'est au sujet de la facture F-7781.")
+    assert updates[-1].error and "cannot reach" in updates[-1].error
+    turns = sim.store.turns(call.id)
+    assert [t.speaker for t in turns] == ["debtor", "agent"]
+    assert turns[-1].text == "Bonjour Madame, c'est au sujet de la facture F-7781."
+    assert "cannot reach" in turns[-1].error
+    assert call.active  # the trainee may try again once the backend is back
+    call.model = ScriptedModel(["Ah, oui… la salle de bains."])
+    updates = await say(call, "Vous m'entendez ?")
+    assert updates[-1].text == "Ah, oui… la salle de bains."
+    assert len(sim.store.turns(call.id)) == 4
+
+
+async def test_interrupted_stream_is_retried(make_sim):
+    sim = make_sim(CutModel(["Je vais voir avec mon comptable."]))
+    call = await sim.start_call("sous-tension")
+    updates = await say(call, "Bonjour Monsieur Benali.")
+    assert updates[-1].text == "Je vais voir avec mon comptable."
+    assert [e["kind"] for e in sim.store.turns(call.id)[-1].guard_events] == ["error"]
+
+
+async def test_cannot_talk_after_the_end_or_to_unknown_scenario(make_sim):
+    sim = make_sim(ScriptedModel())
+    call = await sim.start_call("recalcitrant")
+    await sim.end_call(call.id)
+    with pytest.raises(SimulatorError):
+        await say(call, "Allô ?")
+    with pytest.raises(SimulatorError, match="unknown scenario 'nope'"):
+        await sim.start_call("nope")

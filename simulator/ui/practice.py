@@ -61,11 +61,12 @@ def build_practice_tab(sim: Simulator) -> None:
             gr.Markdown(f"{t(lang, 'backend')} : `{sim.model.name}`" if lang == "fr" else f"{t(lang, 'backend')}: `{sim.model.name}`")
         with gr.Column(scale=2):
             status = gr.Markdown(t(lang, "status_idle"), elem_id="call-status")
-            chat = gr.Chatbot(label=t(lang, "chat_label"), elem_id="call-chat", height=460, feedback_options=None)
+            chat = gr.Chatbot(label=t(lang, "chat_label"), elem_id="call-chat", height=460, feedback_options=None,
+                              buttons=["copy_all"])
             with gr.Row():
                 message = gr.Textbox(
                     label=t(lang, "input_label"), placeholder=t(lang, "input_placeholder"),
-                    elem_id="trainee-input", scale=5, interactive=False, lines=2,
+                    elem_id="trainee-input", scale=5, interactive=False, lines=1, max_lines=6,
                 )
                 send = gr.Button(t(lang, "send"), elem_id="send", scale=1, interactive=False)
     call_id = gr.State(None)
@@ -125,3 +126,4 @@ def build_practice_tab(sim: Simulator) -> None:
     send.click(**send_event)
     message.submit(**send_event)
     end.click(on_end, call_id, [call_id, status, message, send, end])
+    chat.clear(on_end, call_id, [call_id, status, message, send, end])  # clearing the call hangs up

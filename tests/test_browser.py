@@ -1,0 +1,73 @@
+"""The practice tab in Debian's Chromium, driven by Playwright, on the scripted model."""
+
+import sqlite3
+
+import pytest
+
+from .browser_support import CHROMIUM, CHROMIUM_ARGS, AppProcess
+
+pytestmark = pytest.mark.browser
+
+REPLIES = ["Oui, c'est bien moi. C'est pour la facture, je suppose ?",
+           "Je peux verser 1 500 euros vendredi, le reste en deux fois."]
+
+
+@pytest.fixture
+def app(tmp_path):
+    replies = tmp_path / "replies.txt"
+    replies.write_text("\n".join(REPLIES), encoding="utf-8")
+    proc = AppProcess(tmp_path / "data", env={"SIMULATOR_SCRIPTED_REPLIES": str(replies)})
+    try:
+        proc.wait()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(20_000)
+        yield page
+        browser.close()
+
+
+def test_a_whole_practice_call(app, page, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(app.url)
+    # pick a scenario: the card follows
+    page.locator("#scenario-select input").click()
+    page.get_by_role("option", name="Récalcitrant : elle épargne pour sa maison").click()
+    expect(page.locator("#scenario-card")).to_contain_text("2\u202f350 €")
+    expect(page.locator("#scenario-card")).to_contain_text("65 jours")
+    # start the call: the debtor picks up
+    page.locator("#start-call").click()
+    chat = page.locator("#call-chat")
+    expect(chat).to_contain_text("Oui, allô ? C'est à quel sujet ?")
+    # two messages, two streamed replies
+    box = page.locator("#trainee-input textarea")
+    box.fill("Bonjour Madame Lefèvre, je suis Paul du service relance de Rénov'Plus.")
+    page.locator("#send").click()
+    expect(chat).to_contain_text(REPLIES[0])
+    expect(box).to_be_editable()
+    box.fill("Quand pouvez-vous régler la facture F-7781 ?")
+    box.press("Enter")
+    expect(chat).to_contain_text(REPLIES[1])
+    page.screenshot(path=str(tmp_path / "practice.png"))
+    # hang up
+    page.locator("#end-call").click()
+    expect(page.locator("#call-status")).to_contain_text("Appel terminé : 5 répliques enregistrées")
+    expect(box).to_be_disabled()
+    # every turn is in the database
+    db = sqlite3.connect(tmp_path / "data" / "simulator.db")
+    rows = db.execute("SELECT t.speaker, t.text, s.status, s.scenario_id FROM turns t JOIN sessions s ON s.id = t.session_id "
+                      "ORDER BY t.idx").fetchall()
+    assert [r[0] for r in rows] == ["debtor", "agent", "debtor", "agent", "debtor"]
+    assert rows[1][1] == "Bonjour Madame Lefèvre, je suis Paul du service relance de Rénov'Plus."
+    assert rows[4][1] == REPLIES[1]
+    assert {r[2] for r in rows} == {"ended"} and {r[3] for r in rows} == {"recalcitrant"}

@@ -19,9 +19,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .debtor.state import DebtorState, Outcome, Sensitivity
 from .errors import ScenarioError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StrictModel(BaseModel):
@@ -43,10 +44,75 @@ class Debt(StrictModel):
     days_overdue: int = Field(ge=0, description="Days past the due date on the day of the call.")
 
 
+class Thresholds(StrictModel):
+    """Conditions on the debtor's state; all those given must hold."""
+
+    trust: float | None = Field(None, ge=0, le=1, description="Trust at least this.")
+    willingness: float | None = Field(None, ge=0, le=1, description="Willingness at least this.")
+    irritation_below: float | None = Field(None, ge=0, le=1, description="Irritation below this.")
+
+    def met(self, state: DebtorState) -> bool:
+        return (
+            (self.trust is None or state.trust >= self.trust)
+            and (self.willingness is None or state.willingness >= self.willingness)
+            and (self.irritation_below is None or state.irritation < self.irritation_below)
+        )
+
+
+class HiddenFact(StrictModel):
+    text: str = Field(min_length=1, description="What the debtor knows and may say once unlocked.")
+    unlock: Thresholds = Field(default_factory=lambda: Thresholds(trust=0.6), description="State that unlocks it.")
+    topics: list[str] = Field(
+        default_factory=list,
+        description="Words that, when the trainee asks about them (with trust at least 0.3), unlock it too.",
+    )
+
+
+class StateSpec(StrictModel):
+    initial: DebtorState = Field(default_factory=DebtorState)
+    sensitivity: Sensitivity = Field(default_factory=Sensitivity)
+
+
+class Concessions(StrictModel):
+    """What the debtor can agree to, and in which state."""
+
+    first_payment_max: float | None = Field(
+        None, gt=0, description="Largest first payment they can make (empty: the whole amount)."
+    )
+    latest_date_days: int = Field(30, ge=0, description="Latest payment date they accept, in days after the call date.")
+    instalments_max: int = Field(1, ge=1, le=60, description="Most instalments they accept (1: one payment only).")
+    requires: Thresholds = Field(
+        default_factory=lambda: Thresholds(trust=0.45, willingness=0.5),
+        description="State needed before they agree to anything.",
+    )
+
+
+class HangUp(StrictModel):
+    irritation: float = Field(0.85, gt=0, le=1, description="They hang up when irritation reaches this.")
+
+
+class FallbackLines(StrictModel):
+    """Lines the scenario author wrote for each beat, used when the model's reply fails the guards."""
+
+    respond: list[str] = Field(default_factory=list)
+    reveal: list[str] = Field(default_factory=list)
+    accept: list[str] = Field(default_factory=list)
+    counter: list[str] = Field(default_factory=list)
+    refuse: list[str] = Field(default_factory=list)
+    hang_up: list[str] = Field(default_factory=list)
+
+
+class SelfTestPath(StrictModel):
+    name: str = Field(min_length=1)
+    expect: Outcome = Field(description="Outcome this path should reach.")
+    max_miss_rate: float = Field(0.2, ge=0, le=1, description="Share of runs allowed to miss the expected outcome.")
+    turns: list[str] = Field(min_length=1, description="What the scripted trainee says, in order.")
+
+
 class Scenario(StrictModel):
     """One debtor persona and their situation."""
 
-    schema_version: Literal[1] = Field(SCHEMA_VERSION, description="Version of the scenario format.")
+    schema_version: Literal[1, 2] = Field(SCHEMA_VERSION, description="Version of the scenario format.")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable identifier; defaults to the file name.")
     title: str = Field(min_length=1, description="Short title shown on the scenario card.")
     language: Literal["fr", "en"] = Field(description="Language the debtor speaks.")
@@ -56,18 +122,32 @@ class Scenario(StrictModel):
     persona: Persona
     debt: Debt
     situation: str = Field(min_length=1, description="Why they have not paid, from the debtor's side.")
-    hidden_facts: list[str] = Field(
-        default_factory=list, description="What the debtor knows but does not say at first."
+    hidden_facts: list[HiddenFact] = Field(
+        default_factory=list,
+        description="What the debtor knows but does not say at first; a plain string unlocks at trust 0.6.",
     )
     opening_line: str = Field(min_length=1, description="What the debtor says when they pick up.")
+    call_date: date | None = Field(None, description="Date of the call, for reading relative dates (default: due date + days overdue).")
+    state: StateSpec = Field(default_factory=StateSpec, description="Initial mood and sensitivities.")
+    concessions: Concessions = Field(default_factory=Concessions)
+    objections: list[str] = Field(default_factory=list, description="Objections the debtor raises when pushed.")
+    hang_up: HangUp = Field(default_factory=HangUp)
+    example_lines: list[str] = Field(default_factory=list, description="A few lines in the debtor's voice.")
+    fallback_lines: FallbackLines = Field(default_factory=FallbackLines)
+    selftest: list[SelfTestPath] = Field(default_factory=list, description="Scripted trainee paths and their expected outcome.")
 
-    @field_validator("hidden_facts")
+    @field_validator("hidden_facts", mode="before")
     @classmethod
-    def _no_blank_fact(cls, facts: list[str]) -> list[str]:
-        for i, fact in enumerate(facts):
-            if not fact.strip():
-                raise ValueError(f"hidden fact {i + 1} is empty")
+    def _plain_facts(cls, facts):
+        if isinstance(facts, list):
+            return [{"text": f} if isinstance(f, str) else f for f in facts]
         return facts
+
+    @property
+    def effective_call_date(self) -> date:
+        from datetime import timedelta
+
+        return self.call_date or self.debt.due_date + timedelta(days=self.debt.days_overdue)
 
 
 @dataclass(frozen=True)

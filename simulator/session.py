@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .debtor.guards import GuardEvent, check_reply, clean_reply, fallback_line
+from .debtor.engine import DebtorEngine, Move, fallback_for
+from .debtor.guards import GuardEvent, check_reply, clean_reply
 from .debtor.prompt import PromptBuilder, TranscriptLine
 from .errors import LLMError, LLMStreamInterrupted, SimulatorError
 from .llm.base import ChatModel
@@ -37,6 +38,9 @@ class ReplyUpdate:
     retrying: bool = False
     error: str | None = None
     guard_events: list[GuardEvent] = field(default_factory=list)
+    move: Move | None = None
+    ended: bool = False  # the debtor hung up or the agreement was confirmed
+    outcome: str | None = None
 
 
 class CallSession:
@@ -62,6 +66,7 @@ class CallSession:
         self.warm = warm
         self.prompt = PromptBuilder(self.scenario, prompt_format)
         self.history: list[TranscriptLine] = []
+        self.engine = DebtorEngine(self.scenario)
         self.id: str | None = None
         self.status: str = "new"
         self._warmup: asyncio.Task | None = None
@@ -74,6 +79,10 @@ class CallSession:
     @property
     def active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def outcome(self) -> str:
+        return self.engine.final_outcome()
 
     def _commit(self, speaker: str, text: str, **extra) -> None:
         self.store.add_turn(StoredTurn(
@@ -112,18 +121,28 @@ class CallSession:
         if not text:
             raise SimulatorError("say something to the debtor first")
         async with self._lock:
-            self._commit("agent", text)
-            async for update in self._reply(text):
+            move = self.engine.step(text)
+            self._commit("agent", text, move=move.to_dict())
+            async for update in self._reply(text, move):
+                if update.done and move.ends_call and not update.error:
+                    await self.end(reason="hung_up" if move.beat == "hang_up" else "agreement")
+                    update.ended, update.outcome = True, self.outcome
                 yield update
 
-    async def _reply(self, agent_text: str) -> AsyncIterator[ReplyUpdate]:
+    def _known_text(self) -> str:
+        s = self.scenario
+        return " ".join([s.situation, s.persona.personality, *(line.text for line in self.history),
+                         *self.engine.revealed_facts(), f"{s.debt.amount:.0f} {s.debt.days_overdue}"])
+
+    async def _reply(self, agent_text: str, move: Move) -> AsyncIterator[ReplyUpdate]:
         events: list[GuardEvent] = []
         started = time.perf_counter()
         first_token_ms: int | None = None
         reply = ""
         agent_label = self.prompt.labels["agent"]
+        direction_now = self.engine.direction(move)
         for attempt in range(2):
-            direction = RETRY_DIRECTION[self.language] if attempt else None
+            direction = f"{direction_now} ; {RETRY_DIRECTION[self.language]}" if attempt else direction_now
             request = self.prompt.build(self.history, direction=direction, temperature=0.7 if attempt == 0 else 0.4)
             raw = ""
             try:
@@ -145,7 +164,8 @@ class CallSession:
                 return
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
             earlier = [line.text for line in self.history if line.speaker == "debtor"]
-            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label, earlier_replies=earlier)
+            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label, earlier_replies=earlier,
+                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text())
             if failure is None:
                 break
             kind, detail = failure
@@ -155,13 +175,13 @@ class CallSession:
                 yield ReplyUpdate("…", retrying=True)
             reply = ""
         if not reply:
-            reply = fallback_line(self.language, len(self.history))
+            reply = fallback_for(self.scenario, move, len(self.history))
         total_ms = int((time.perf_counter() - started) * 1000)
         self._commit(
             "debtor", reply, first_token_ms=first_token_ms, total_ms=total_ms,
             guard_events=[e.to_dict() for e in events],
         )
-        yield ReplyUpdate(reply, done=True, guard_events=events)
+        yield ReplyUpdate(reply, done=True, guard_events=events, move=move)
 
     def store_error(self, message: str) -> None:
         self.store.set_turn_error(self.id, len(self.history) - 1, message)
@@ -170,5 +190,9 @@ class CallSession:
         if self._warmup and not self._warmup.done():
             self._warmup.cancel()
         if self.active:
-            self.store.end_session(self.id, status="ended", reason=reason)
+            outcome = self.engine.final_outcome()
+            detail = {"outcome": outcome, "state": self.engine.state.model_dump(),
+                      "agreement": self.engine.agreement.model_dump(mode="json") if self.engine.agreement else None,
+                      "revealed": self.engine.revealed_facts()}
+            self.store.end_session(self.id, status="ended", reason=reason, outcome=outcome, outcome_detail=detail)
             self.status = "ended"

@@ -56,8 +56,15 @@ def _m001_sessions_and_turns(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_sessions_trainee ON sessions (trainee, started_at)"))
 
 
+def _m002_debtor_state_and_outcome(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE turns ADD COLUMN move_json TEXT"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN outcome VARCHAR(20)"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN outcome_json TEXT"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_sessions_and_turns", _m001_sessions_and_turns),
+    ("002_debtor_state_and_outcome", _m002_debtor_state_and_outcome),
 ]
 
 
@@ -72,6 +79,7 @@ class StoredTurn:
     total_ms: int | None = None
     guard_events: list[dict] = field(default_factory=list)
     error: str | None = None
+    move: dict | None = None
 
 
 @dataclass
@@ -88,6 +96,7 @@ class StoredSession:
     end_reason: str | None
     started_at: str
     ended_at: str | None
+    outcome: str | None = None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -145,11 +154,14 @@ class Store:
                  "t": utcnow()})
         return session_id
 
-    def end_session(self, session_id: str, *, status: str = "ended", reason: str | None = None) -> None:
+    def end_session(self, session_id: str, *, status: str = "ended", reason: str | None = None,
+                    outcome: str | None = None, outcome_detail: dict | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(text(
-                "UPDATE sessions SET status = :s, end_reason = :r, ended_at = :t WHERE id = :id AND status = 'active'"
-            ), {"s": status, "r": reason, "t": utcnow(), "id": session_id})
+                "UPDATE sessions SET status = :s, end_reason = :r, ended_at = :t, outcome = :o, outcome_json = :oj "
+                "WHERE id = :id AND status = 'active'"
+            ), {"s": status, "r": reason, "t": utcnow(), "id": session_id, "o": outcome,
+                "oj": json.dumps(outcome_detail, ensure_ascii=False) if outcome_detail is not None else None})
 
     def mark_interrupted(self) -> int:
         """Sessions left active by a process that died: mark them interrupted (their turns stay)."""
@@ -163,12 +175,12 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(text(
                 "SELECT id, trainee, scenario_id, scenario_sha256, mode, language, backend, model, status, "
-                "end_reason, started_at, ended_at FROM sessions WHERE id = :id"), {"id": session_id}).mappings().first()
+                "end_reason, started_at, ended_at, outcome FROM sessions WHERE id = :id"), {"id": session_id}).mappings().first()
         return StoredSession(**row) if row else None
 
     def list_sessions(self, trainee: str | None = None) -> list[StoredSession]:
         query = ("SELECT id, trainee, scenario_id, scenario_sha256, mode, language, backend, model, status, "
-                 "end_reason, started_at, ended_at FROM sessions")
+                 "end_reason, started_at, ended_at, outcome FROM sessions")
         params: dict[str, Any] = {}
         if trainee is not None:
             query += " WHERE trainee = :trainee"
@@ -181,9 +193,13 @@ class Store:
     def add_turn(self, turn: StoredTurn) -> None:
         with self.engine.begin() as conn:
             conn.execute(text("""
-                INSERT INTO turns (session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error)
-                VALUES (:session_id, :idx, :speaker, :text, :created_at, :first_token_ms, :total_ms, :guard_events, :error)"""),
-                {**turn.__dict__, "guard_events": json.dumps(turn.guard_events, ensure_ascii=False)})
+                INSERT INTO turns (session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error,
+                                   move_json)
+                VALUES (:session_id, :idx, :speaker, :text, :created_at, :first_token_ms, :total_ms, :guard_events, :error,
+                        :move_json)"""),
+                {**{k: v for k, v in turn.__dict__.items() if k != "move"},
+                 "guard_events": json.dumps(turn.guard_events, ensure_ascii=False),
+                 "move_json": json.dumps(turn.move, ensure_ascii=False) if turn.move is not None else None})
 
     def set_turn_error(self, session_id: str, idx: int, error: str) -> None:
         with self.engine.begin() as conn:
@@ -193,9 +209,11 @@ class Store:
     def turns(self, session_id: str) -> list[StoredTurn]:
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error "
+                "SELECT session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error, move_json "
                 "FROM turns WHERE session_id = :id ORDER BY idx"), {"id": session_id}).mappings().all()
-        return [StoredTurn(**{**r, "guard_events": json.loads(r["guard_events"])}) for r in rows]
+        return [StoredTurn(**{**{k: v for k, v in r.items() if k != "move_json"},
+                              "guard_events": json.loads(r["guard_events"]),
+                              "move": json.loads(r["move_json"]) if r["move_json"] else None}) for r in rows]
 
     def close(self) -> None:
         self.engine.dispose()

@@ -47,7 +47,8 @@ def test_valid_file_loads_with_its_values():
     sf = parse_scenario_text(VALID, Path("demo.yaml"))
     assert sf.scenario.debt.amount == 1200.5
     assert sf.scenario.persona.name == "Jean Dupont"
-    assert sf.scenario.hidden_facts == ["Il peut payer 500 euros."]
+    assert [f.text for f in sf.scenario.hidden_facts] == ["Il peut payer 500 euros."]
+    assert sf.scenario.hidden_facts[0].unlock.trust == 0.6  # a plain string unlocks at trust 0.6
 
 
 def test_id_defaults_to_file_name():

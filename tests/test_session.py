@@ -5,6 +5,7 @@ import pytest
 from simulator.errors import LLMConnectionError, LLMStreamInterrupted, SimulatorError
 from simulator.llm import ScriptedModel
 from simulator.runtime import Simulator
+from simulator.debtor.engine import DEFAULT_FALLBACKS
 from simulator.session import RETRY_DIRECTION
 
 
@@ -60,7 +61,7 @@ def make_sim(settings):
 
 
 async def test_call_is_committed_turn_by_turn(make_sim):
-    model = ScriptedModel(["Oui, je sais, je suis en retard.", "Je peux payer 1 500 euros vendredi."])
+    model = ScriptedModel(["Oui, je sais, je suis en retard.", "Je peux payer la semaine prochaine."])
     sim = make_sim(model)
     call = await sim.start_call("difficulte-passagere")
     assert [t.text for t in sim.store.turns(call.id)] == ["Menuiserie Moreau, bonjour… Julien Moreau à l'appareil."]
@@ -70,7 +71,7 @@ async def test_call_is_committed_turn_by_turn(make_sim):
     await say(call, "Que pouvez-vous payer, et quand ?")
     turns = sim.store.turns(call.id)
     assert [t.speaker for t in turns] == ["debtor", "agent", "debtor", "agent", "debtor"]
-    assert turns[-1].text == "Je peux payer 1 500 euros vendredi."
+    assert turns[-1].text == "Je peux payer la semaine prochaine."
     assert turns[2].total_ms is not None and turns[2].first_token_ms is not None
     await sim.end_call(call.id)
     stored = sim.store.get_session(call.id)
@@ -86,7 +87,10 @@ async def test_prompt_carries_persona_and_call(make_sim, settings):
     await say(call, "Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.")
     prompt = model.requests[-1].prompt
     assert "Sandrine Lefèvre" in prompt and "2\u202f350 €" in prompt
-    assert prompt.endswith("Chargé de relance : Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.\nSandrine Lefèvre : ")
+    last_lines = prompt.splitlines()[-2:]
+    assert last_lines[0] == "Chargé de relance : Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781."
+    # the debtor's cue carries the engine's stage direction
+    assert last_lines[1].startswith("Sandrine Lefèvre [") and last_lines[1].endswith("] : ")
     assert model.requests[-1].stop[0] == "\n"
     # the hidden facts are never in the prompt of this version
     assert "40 000" not in prompt
@@ -115,8 +119,7 @@ async def test_two_failures_fall_back_to_a_neutral_line(make_sim):
     final = updates[-1]
     assert [e.kind for e in final.guard_events] == ["echo", "meta"]
     assert final.guard_events[-1].action == "fallback"
-    assert final.text in ("Pardon, vous pouvez répéter ? Je n'ai pas bien compris.", "Hmm… je vous écoute.",
-                          "Attendez, je réfléchis… continuez.")
+    assert final.text in DEFAULT_FALLBACKS["fr"]["respond"]
 
 
 async def test_labels_and_invented_turns_are_trimmed(make_sim):
@@ -159,3 +162,12 @@ async def test_cannot_talk_after_the_end_or_to_unknown_scenario(make_sim):
         await say(call, "Allô ?")
     with pytest.raises(SimulatorError, match="unknown scenario 'nope'"):
         await sim.start_call("nope")
+
+
+async def test_locked_fact_leak_is_caught(make_sim):
+    model = ScriptedModel(["Je pourrais verser 1 500 euros tout de suite.", "C'est compliqué en ce moment."])
+    sim = make_sim(model)
+    call = await sim.start_call("difficulte-passagere")
+    updates = await say(call, "Bonjour Monsieur Moreau, comment allez-vous ?")
+    assert updates[-1].text == "C'est compliqué en ce moment."
+    assert [e["kind"] for e in sim.store.turns(call.id)[-1].guard_events] == ["leak"]

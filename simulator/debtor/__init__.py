@@ -1,6 +1,4 @@
-"""The debtor: prompt building, reply guards (and, later, the state engine)."""
+"""The debtor: state rules, proposals, decisions, prompt building and reply guards.
 
-from .guards import GuardEvent, check_reply, clean_reply, fallback_line
-from .prompt import PromptBuilder, TranscriptLine
-
-__all__ = ["GuardEvent", "PromptBuilder", "TranscriptLine", "check_reply", "clean_reply", "fallback_line"]
+Import from the submodules (`simulator.debtor.engine`, `.prompt`, `.guards`…).
+"""

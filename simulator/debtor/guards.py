@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-GuardKind = Literal["empty", "meta", "role_swap", "echo", "repeat", "too_long", "error"]
+GuardKind = Literal["empty", "meta", "role_swap", "echo", "repeat", "leak", "instructions", "too_long", "error"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,27 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, _fold(a), _fold(b)).ratio()
 
 
+_NUMBER = re.compile(r"\d[\d\s\u202f\u00a0.,]*\d|\d")
+_DIRECTION_WORDS = re.compile(r"(\[|\]|\b(?:confie|objecte|accepte et confirme|propose à la place|confides|objects|agrees and confirms)\s?:)", re.IGNORECASE)
+
+
+def _numbers(text: str) -> set[str]:
+    return {re.sub(r"[\s\u202f\u00a0.,]", "", m.group(0)) for m in _NUMBER.finditer(text)}
+
+
+def leaked_fact(reply: str, locked_facts: list[str], known_text: str) -> str | None:
+    """A locked hidden fact whose figures (2+ digits) appear in the reply but nowhere in what is known."""
+    said = _numbers(reply) - _numbers(known_text)
+    for fact in locked_facts:
+        secret = {n for n in _numbers(fact) if len(n) >= 2}
+        if secret & said:
+            return fact
+    return None
+
+
 def check_reply(
-    reply: str, *, last_agent_line: str | None, agent_label: str, earlier_replies: list[str] = ()
+    reply: str, *, last_agent_line: str | None, agent_label: str, earlier_replies: list[str] = (),
+    locked_facts: list[str] = (), known_text: str = "",
 ) -> tuple[GuardKind, str] | None:
     """The first guard the reply fails, with a short detail; None when it is fine."""
     if len(reply.strip(" .…-")) < 2:
@@ -87,6 +106,12 @@ def check_reply(
     meta = _META.search(reply)
     if meta:
         return ("meta", f"out-of-character talk: {meta.group(0)!r}")
+    instructions = _DIRECTION_WORDS.search(reply)
+    if instructions:
+        return ("instructions", f"stage direction spoken aloud: {instructions.group(0)!r}")
+    leaked = leaked_fact(reply, list(locked_facts), known_text)
+    if leaked:
+        return ("leak", f"reveals a locked fact: {leaked!r}")
     if reply.lower().startswith(agent_label.lower()):
         return ("role_swap", "reply labelled as the collector")
     collector = _COLLECTOR.search(reply)

@@ -146,6 +146,47 @@ def _serve(settings: Settings) -> None:
         asyncio.run(sim.aclose())
 
 
+@app.command()
+def selftest(
+    scenarios: Annotated[Optional[list[str]], typer.Argument(help="Scenario ids (default: every valid scenario)")] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Runs of each path")] = 1,
+    backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
+    model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
+    transcripts: Annotated[bool, typer.Option("--transcripts", help="Print a sample transcript of each path")] = False,
+) -> None:
+    """Play each scenario's scripted trainee paths; exit 1 when a path misses its outcome too often."""
+    try:
+        settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
+                                 data_dir=data_dir, scenarios_dir=scenarios_dir)
+        ok = asyncio.run(_selftest(settings, scenarios, runs, transcripts))
+    except SimulatorError as exc:
+        _fail(exc)
+    if not ok:
+        raise typer.Exit(1)
+
+
+async def _selftest(settings: Settings, scenario_ids: list[str] | None, runs: int, transcripts: bool) -> bool:
+    from .runtime import Simulator
+    from .selftest import format_results, run_selftests
+
+    sim = Simulator(settings)
+    try:
+        ids = scenario_ids or sorted(sim.scenarios.scenarios)
+        unknown = [s for s in ids if s not in sim.scenarios.scenarios]
+        if unknown:
+            raise SimulatorError(f"unknown scenario(s): {', '.join(unknown)} (valid: {', '.join(sorted(sim.scenarios.scenarios))})")
+        results = await run_selftests(sim, ids, runs)
+        typer.echo(format_results(results))
+        if transcripts:
+            for r in results:
+                typer.echo(f"\n--- {r.scenario_id} / {r.path} (first run)")
+                for speaker, text in r.sample:
+                    typer.echo(f"{'Agent' if speaker == 'agent' else 'Débiteur'} : {text}")
+        return all(r.passed for r in results)
+    finally:
+        await sim.aclose()
+
+
 @app.command("prepare-model")
 def prepare_model(data_dir: DataDirOpt = None, model_path: ModelPathOpt = None) -> None:
     """Assemble and verify the embedded model now (otherwise done on first start)."""

@@ -30,7 +30,7 @@ class TurnSignals(BaseModel):
 
 
 _EMPATHY = re.compile(
-    r"\b(je comprends|j entends|je vois bien|je vous comprends|ca doit etre|c est (?:difficile|complique|dur)|"
+    r"\b(je comprends|j entends|je vous entends|je vois bien|je vous comprends|ca doit etre|c est (?:difficile|complique|dur)|"
     r"je suis (?:desole|navre)|desole d apprendre|merci de (?:m avoir|me le|votre)|prenez le temps|"
     r"je suis la pour|trouver (?:ensemble|une solution)|i understand|that must be|sorry to hear|thank you for telling)\b"
 )
@@ -75,7 +75,8 @@ def minimal_signals(text: str, call_date: date) -> TurnSignals:
     avg_len = len(words) / max(len(sentences), 1)
     questions = text.count("?")
 
-    empathy = 1 if hostile else min(5, 2 + min(empathy_hits, 2) + reformulation)
+    # 3 is neutral (a polite, factual turn); listening and reformulating raise it
+    empathy = 1 if hostile else min(5, 3 + min(empathy_hits, 1) + reformulation)
     firmness = 1 if hostile and not firm_hits else max(1, min(5, 2 + min(firm_hits, 3) - soft))
     clarity = 3 + (avg_len <= 18) + (proposal.amount is not None or proposal.date is not None) - (avg_len > 35) - (questions > 2)
     violations = (["insult"] if insults else []) + (["threat"] if threats else [])

@@ -5,7 +5,6 @@ import pytest
 from simulator.errors import LLMConnectionError, LLMStreamInterrupted, SimulatorError
 from simulator.llm import ScriptedModel
 from simulator.runtime import Simulator
-from simulator.debtor.engine import DEFAULT_FALLBACKS
 from simulator.session import RETRY_DIRECTION
 
 
@@ -119,7 +118,7 @@ async def test_two_failures_fall_back_to_a_neutral_line(make_sim):
     final = updates[-1]
     assert [e.kind for e in final.guard_events] == ["echo", "meta"]
     assert final.guard_events[-1].action == "fallback"
-    assert final.text in DEFAULT_FALLBACKS["fr"]["respond"]
+    assert final.text in call.scenario.fallback_lines.respond  # the author's line for this beat
 
 
 async def test_labels_and_invented_turns_are_trimmed(make_sim):

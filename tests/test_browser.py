@@ -49,6 +49,7 @@ def test_a_whole_practice_call(app, page, tmp_path):
     page.locator("#start-call").click()
     chat = page.locator("#call-chat")
     expect(chat).to_contain_text("Oui, allô ? C'est à quel sujet ?")
+    expect(page.locator("#mood-gauges [data-gauge='trust']")).to_have_attribute("data-value", "0.40")
     # two messages, two streamed replies
     box = page.locator("#trainee-input textarea")
     box.fill("Bonjour Madame Lefèvre, je suis Paul du service relance de Rénov'Plus.")
@@ -62,6 +63,7 @@ def test_a_whole_practice_call(app, page, tmp_path):
     # hang up
     page.locator("#end-call").click()
     expect(page.locator("#call-status")).to_contain_text("Appel terminé : 5 répliques enregistrées")
+    expect(page.locator("#call-status")).to_contain_text("Issue de l'appel : aucun engagement (NO_COMMITMENT)")
     expect(box).to_be_disabled()
     # every turn is in the database
     db = sqlite3.connect(tmp_path / "data" / "simulator.db")
@@ -71,3 +73,21 @@ def test_a_whole_practice_call(app, page, tmp_path):
     assert rows[1][1] == "Bonjour Madame Lefèvre, je suis Paul du service relance de Rénov'Plus."
     assert rows[4][1] == REPLIES[1]
     assert {r[2] for r in rows} == {"ended"} and {r[3] for r in rows} == {"recalcitrant"}
+    assert db.execute("SELECT outcome FROM sessions").fetchone()[0] == "NO_COMMITMENT"
+
+
+def test_an_insulting_trainee_is_hung_up_on_in_exam_mode(app, page):
+    from playwright.sync_api import expect
+
+    page.goto(app.url)
+    page.locator("#scenario-select input").click()
+    page.get_by_role("option", name="Sous tension : un dirigeant à bout").click()
+    page.get_by_label("Examen (rien avant la fin)").check()
+    page.locator("#start-call").click()
+    expect(page.locator("#call-chat")).to_contain_text("faites vite")
+    expect(page.locator("#mood-gauges")).not_to_contain_text("Confiance")  # nothing shown in exam mode
+    box = page.locator("#trainee-input textarea")
+    box.fill("Escroc ! Si vous ne payez pas, l'huissier va saisir vos camions !!!")
+    box.press("Enter")
+    expect(page.locator("#call-status")).to_contain_text("le débiteur a raccroché (HUNG_UP)")
+    expect(box).to_be_disabled()

@@ -12,6 +12,10 @@ CSS = """
 .scenario-card table { width: 100%; border-collapse: collapse; }
 .scenario-card th { text-align: left; padding-right: .8em; font-weight: 600; white-space: nowrap; }
 .scenario-card td, .scenario-card th { padding: 2px 0; border: 0; }
+.mood { display: flex; gap: 1.2em; align-items: center; flex-wrap: wrap; }
+.gauge { min-width: 160px; font-size: .9em; }
+.gauge .bar { height: 8px; background: #e0e0e0; border-radius: 4px; overflow: hidden; }
+.gauge .bar div { height: 100%; }
 """
 
 

@@ -34,6 +34,43 @@ def scenario_card(sf: ScenarioFile | None, lang: str) -> str:
     return f"<div class='scenario-card'><h3>{html.escape(s.title)}</h3>{summary}<table>{cells}</table></div>"
 
 
+def mood_gauges(call, lang: str) -> str:
+    """Three bars for the practice mode; empty in exam mode."""
+    if call is None or call.mode != "practice":
+        return ""
+    state = call.engine.state
+    bars = []
+    for key, colour in (("trust", "#2e7d32"), ("irritation", "#c62828"), ("willingness", "#1565c0")):
+        value = getattr(state, key)
+        bars.append(
+            f"<div class='gauge' data-gauge='{key}' data-value='{value:.2f}'><span>{html.escape(t(lang, key))}</span>"
+            f"<div class='bar'><div style='width:{value * 100:.0f}%;background:{colour}'></div></div></div>"
+        )
+    return f"<div class='mood'><strong>{html.escape(t(lang, 'mood_title'))}</strong>{''.join(bars)}</div>"
+
+
+def hint_for(move, lang: str) -> str:
+    signals = move.signals if move else None
+    if signals is None:
+        return ""
+    if signals.hostile or signals.violations:
+        return t(lang, "hint_hostile")
+    if signals.empathy <= 2:
+        return t(lang, "hint_empathy")
+    if signals.firmness <= 2 and move.beat in ("respond", "reveal"):
+        return t(lang, "hint_firmness")
+    return ""
+
+
+def outcome_text(call, lang: str) -> str:
+    outcome = call.outcome
+    text = t(lang, "outcome", label=t(lang, f"outcome_{outcome}"))
+    agreement = call.engine.agreement
+    if agreement is not None:
+        text += " " + t(lang, "agreement", terms=agreement.describe(call.scenario.language, call.scenario.debt.currency))
+    return text
+
+
 def invalid_files_markdown(problems: dict) -> str:
     lines = []
     for path, errors in problems.items():
@@ -51,6 +88,8 @@ def build_practice_tab(sim: Simulator) -> None:
         with gr.Column(scale=1, min_width=280):
             scenario = gr.Dropdown(choices=choices, value=first, label=t(lang, "scenario"), elem_id="scenario-select")
             card = gr.HTML(scenario_card(sim.scenarios.scenarios.get(first), lang), elem_id="scenario-card")
+            mode = gr.Radio([(t(lang, "mode_practice"), "practice"), (t(lang, "mode_exam"), "exam")], value="practice",
+                            label=t(lang, "mode"), elem_id="call-mode")
             start = gr.Button(t(lang, "start"), variant="primary", elem_id="start-call", interactive=bool(choices))
             end = gr.Button(t(lang, "end"), variant="stop", elem_id="end-call", interactive=False)
             if not choices:
@@ -61,6 +100,7 @@ def build_practice_tab(sim: Simulator) -> None:
             gr.Markdown(f"{t(lang, 'backend')} : `{sim.model.name}`" if lang == "fr" else f"{t(lang, 'backend')}: `{sim.model.name}`")
         with gr.Column(scale=2):
             status = gr.Markdown(t(lang, "status_idle"), elem_id="call-status")
+            gauges = gr.HTML("", elem_id="mood-gauges")
             chat = gr.Chatbot(label=t(lang, "chat_label"), elem_id="call-chat", height=460, feedback_options=None,
                               buttons=["copy_all"])
             with gr.Row():
@@ -74,56 +114,67 @@ def build_practice_tab(sim: Simulator) -> None:
     def on_scenario(sid):
         return scenario_card(sim.scenarios.scenarios.get(sid), lang)
 
-    async def on_start(sid, current):
+    async def on_start(sid, chosen_mode, current):
         if current:
             await sim.end_call(current, reason="restarted")
         try:
-            call = await sim.start_call(sid)
+            call = await sim.start_call(sid, mode=chosen_mode or "practice")
         except SimulatorError as exc:
             raise gr.Error(str(exc)) from exc
         history = [{"role": "assistant", "content": call.history[0].text}]
         name = call.scenario.persona.name
         return (call.id, history, t(lang, "status_active", name=name), gr.update(interactive=True, value=""),
-                gr.update(interactive=True), gr.update(interactive=True))
+                gr.update(interactive=True), gr.update(interactive=True), mood_gauges(call, lang))
 
     async def on_send(text, history, cid):
+        keep = gr.update()
         call = sim.calls.get(cid) if cid else None
         if call is None or not call.active:
             gr.Warning(t(lang, "no_call"))
-            yield history, gr.update(), gr.update()
+            yield history, keep, keep, keep, keep, keep, keep
             return
         if not text or not text.strip():
             gr.Warning(t(lang, "empty_message"))
-            yield history, gr.update(), gr.update()
+            yield history, keep, keep, keep, keep, keep, keep
             return
         history = list(history or []) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
-        yield history, gr.update(value="", interactive=False), gr.update()
+        yield history, gr.update(value="", interactive=False), keep, keep, keep, keep, keep
         async for update in call.say(text):
             if update.error:
                 history = history[:-1]
                 gr.Warning(t(lang, "status_backend_error", error=update.error))
-                yield history, gr.update(interactive=True), t(lang, "status_backend_error", error=update.error)
+                yield history, gr.update(interactive=True), t(lang, "status_backend_error", error=update.error), keep, keep, keep, keep
                 return
             history[-1] = {"role": "assistant", "content": update.text or "…"}
-            if update.done:
-                yield history, gr.update(interactive=True), t(lang, "status_active", name=call.scenario.persona.name)
+            if update.ended:
+                off = gr.update(interactive=False)
+                yield (history, off, outcome_text(call, lang), mood_gauges(call, lang), off, off, None)
+                sim.calls.pop(call.id, None)
+            elif update.done:
+                status_line = t(lang, "status_active", name=call.scenario.persona.name)
+                hint = hint_for(update.move, lang) if call.mode == "practice" else ""
+                yield (history, gr.update(interactive=True), f"{status_line}\n\n{hint}" if hint else status_line,
+                       mood_gauges(call, lang), keep, keep, keep)
             elif update.retrying:
-                yield history, gr.update(), t(lang, "status_retrying")
+                yield history, keep, t(lang, "status_retrying"), keep, keep, keep, keep
             else:
-                yield history, gr.update(), gr.update()
+                yield history, keep, keep, keep, keep, keep, keep
 
     async def on_end(cid):
-        turns = 0
-        if cid and cid in sim.calls:
-            turns = len(sim.calls[cid].history)
+        status_text, gauge_html = t(lang, "status_idle"), ""
+        call = sim.calls.get(cid) if cid else None
+        if call is not None:
             await sim.end_call(cid)
-        return (None, t(lang, "status_ended", turns=turns), gr.update(interactive=False),
-                gr.update(interactive=False), gr.update(interactive=False))
+            status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"
+            call.mode = "practice"  # the end of an exam shows the final mood too
+            gauge_html = mood_gauges(call, lang)
+        off = gr.update(interactive=False)
+        return None, status_text, off, off, off, gauge_html
 
     scenario.change(on_scenario, scenario, card)
-    start.click(on_start, [scenario, call_id], [call_id, chat, status, message, send, end])
-    send_event = dict(fn=on_send, inputs=[message, chat, call_id], outputs=[chat, message, status])
+    start.click(on_start, [scenario, mode, call_id], [call_id, chat, status, message, send, end, gauges])
+    send_event = dict(fn=on_send, inputs=[message, chat, call_id], outputs=[chat, message, status, gauges, send, end, call_id])
     send.click(**send_event)
     message.submit(**send_event)
-    end.click(on_end, call_id, [call_id, status, message, send, end])
-    chat.clear(on_end, call_id, [call_id, status, message, send, end])  # clearing the call hangs up
+    end.click(on_end, call_id, [call_id, status, message, send, end, gauges])
+    chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges])  # clearing the call hangs up

@@ -188,6 +188,9 @@ class LlamaServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads),
+            # Queue requests instead of cutting the running one: the warm-up of a call
+            # must not kill another trainee's streamed reply (measured: it did).
+            "--interrupt_requests", "False",
         ]
 
     def running(self) -> bool:

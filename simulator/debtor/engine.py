@@ -66,6 +66,20 @@ class Move:
     def ends_call(self) -> bool:
         return self.beat in ("accept", "hang_up")
 
+    @property
+    def weak_point(self) -> Literal["hostile", "empathy", "firmness"] | None:
+        """The most urgent thing to improve in this turn, for the practice-mode tip."""
+        s = self.signals
+        if s is None:
+            return None
+        if s.hostile or s.violations:
+            return "hostile"
+        if s.empathy <= 2:
+            return "empathy"
+        if s.firmness <= 2 and self.beat in ("respond", "reveal"):
+            return "firmness"
+        return None
+
     def to_dict(self) -> dict:
         return {
             "beat": self.beat, "state": self.state.model_dump(), "reveal": self.reveal,

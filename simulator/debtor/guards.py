@@ -4,7 +4,7 @@
 quotes, a next turn it invents). `check_reply` then names the first failure:
 empty reply, AI/assistant/prompt talk, answering as the collector, or echoing
 the trainee. The session retries once with a stronger direction, then falls
-back to a neutral in-character line.
+back to the scenario's line for the beat (`engine.fallback_for`).
 """
 
 from __future__ import annotations
@@ -125,22 +125,3 @@ def check_reply(
         if len(earlier) >= 8 and similarity(reply, earlier) >= 0.75:
             return ("repeat", "says again one of the debtor's earlier lines")
     return None
-
-
-_FALLBACKS = {
-    "fr": [
-        "Pardon, vous pouvez répéter ? Je n'ai pas bien compris.",
-        "Hmm… je vous écoute.",
-        "Attendez, je réfléchis… continuez.",
-    ],
-    "en": [
-        "Sorry, could you say that again? I didn't quite follow.",
-        "Hmm… go on, I'm listening.",
-        "Hang on, let me think… carry on.",
-    ],
-}
-
-
-def fallback_line(language: str, turn_index: int) -> str:
-    lines = _FALLBACKS.get(language, _FALLBACKS["fr"])
-    return lines[turn_index % len(lines)]

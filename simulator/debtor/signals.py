@@ -47,7 +47,7 @@ _FIRM = re.compile(
 _SOFT = re.compile(r"\b(si vous pouvez|quand vous voulez|quand vous pourrez|pas grave|pas de souci|comme vous voulez|no rush|whenever)\b")
 _INSULT = re.compile(
     r"\b(idiot|imbecile|escroc|menteur|menteuse|connard|connasse|incompetent|abruti|voleur|voleuse|minable|"
-    r"mauvais payeur|vous vous foutez|foutez vous|liar|idiot|crook|stupid|thief)\b"
+    r"mauvais payeur|vous vous foutez|foutez vous|liar|crook|stupid|thief)\b"
 )
 _THREAT = re.compile(
     r"\b(huissier|saisie|saisir|prison|police|plainte|on va venir|vous allez voir|vous allez le regretter|"

@@ -34,9 +34,9 @@ def scenario_card(sf: ScenarioFile | None, lang: str) -> str:
     return f"<div class='scenario-card'><h3>{html.escape(s.title)}</h3>{summary}<table>{cells}</table></div>"
 
 
-def mood_gauges(call, lang: str) -> str:
-    """Three bars for the practice mode; empty in exam mode."""
-    if call is None or call.mode != "practice":
+def mood_gauges(call, lang: str, *, ended: bool = False) -> str:
+    """Three bars: live in practice mode, and in any mode once the call has ended."""
+    if call is None or (call.mode != "practice" and not ended):
         return ""
     state = call.engine.state
     bars = []
@@ -50,16 +50,8 @@ def mood_gauges(call, lang: str) -> str:
 
 
 def hint_for(move, lang: str) -> str:
-    signals = move.signals if move else None
-    if signals is None:
-        return ""
-    if signals.hostile or signals.violations:
-        return t(lang, "hint_hostile")
-    if signals.empathy <= 2:
-        return t(lang, "hint_empathy")
-    if signals.firmness <= 2 and move.beat in ("respond", "reveal"):
-        return t(lang, "hint_firmness")
-    return ""
+    weak = move.weak_point if move else None
+    return t(lang, f"hint_{weak}") if weak else ""
 
 
 def outcome_text(call, lang: str) -> str:
@@ -148,8 +140,8 @@ def build_practice_tab(sim: Simulator) -> None:
             history[-1] = {"role": "assistant", "content": update.text or "…"}
             if update.ended:
                 off = gr.update(interactive=False)
-                yield (history, off, outcome_text(call, lang), mood_gauges(call, lang), off, off, None)
-                sim.calls.pop(call.id, None)
+                await sim.end_call(call.id)  # already ended by the engine: just leaves the live calls
+                yield (history, off, outcome_text(call, lang), mood_gauges(call, lang, ended=True), off, off, None)
             elif update.done:
                 status_line = t(lang, "status_active", name=call.scenario.persona.name)
                 hint = hint_for(update.move, lang) if call.mode == "practice" else ""
@@ -166,8 +158,7 @@ def build_practice_tab(sim: Simulator) -> None:
         if call is not None:
             await sim.end_call(cid)
             status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"
-            call.mode = "practice"  # the end of an exam shows the final mood too
-            gauge_html = mood_gauges(call, lang)
+            gauge_html = mood_gauges(call, lang, ended=True)
         off = gr.update(interactive=False)
         return None, status_text, off, off, off, gauge_html
 

@@ -62,9 +62,20 @@ def _m002_debtor_state_and_outcome(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE sessions ADD COLUMN outcome_json TEXT"))
 
 
+def _m003_turn_scores_and_scorecard(conn: Connection) -> None:
+    # The rubric engine's verdict per agent turn and per session; the rubric is
+    # frozen with the session so a later rubric edit never rescores old calls.
+    conn.execute(text("ALTER TABLE turns ADD COLUMN score_json TEXT"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN rubric_id VARCHAR(200)"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN rubric_version VARCHAR(50)"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN rubric_json TEXT"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN scorecard_json TEXT"))
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_sessions_and_turns", _m001_sessions_and_turns),
     ("002_debtor_state_and_outcome", _m002_debtor_state_and_outcome),
+    ("003_turn_scores_and_scorecard", _m003_turn_scores_and_scorecard),
 ]
 
 
@@ -80,6 +91,7 @@ class StoredTurn:
     guard_events: list[dict] = field(default_factory=list)
     error: str | None = None
     move: dict | None = None
+    score: dict | None = None
 
 
 @dataclass
@@ -197,9 +209,32 @@ class Store:
                                    move_json)
                 VALUES (:session_id, :idx, :speaker, :text, :created_at, :first_token_ms, :total_ms, :guard_events, :error,
                         :move_json)"""),
-                {**{k: v for k, v in turn.__dict__.items() if k != "move"},
+                {**{k: v for k, v in turn.__dict__.items() if k not in ("move", "score")},
                  "guard_events": json.dumps(turn.guard_events, ensure_ascii=False),
                  "move_json": json.dumps(turn.move, ensure_ascii=False) if turn.move is not None else None})
+        if turn.score is not None:
+            self.set_turn_score(turn.session_id, turn.idx, turn.score)
+
+    def set_turn_score(self, session_id: str, idx: int, score: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE turns SET score_json = :s WHERE session_id = :id AND idx = :idx"),
+                         {"s": json.dumps(score, ensure_ascii=False), "id": session_id, "idx": idx})
+
+    def set_rubric(self, session_id: str, *, rubric_id: str, rubric_version: str, rubric_json: str) -> None:
+        """Freeze the rubric a session is scored with."""
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE sessions SET rubric_id = :r, rubric_version = :v, rubric_json = :j WHERE id = :id"),
+                         {"r": rubric_id, "v": rubric_version, "j": rubric_json, "id": session_id})
+
+    def set_scorecard(self, session_id: str, scorecard: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE sessions SET scorecard_json = :s WHERE id = :id"),
+                         {"s": json.dumps(scorecard, ensure_ascii=False), "id": session_id})
+
+    def scorecard(self, session_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(text("SELECT scorecard_json FROM sessions WHERE id = :id"), {"id": session_id}).scalar()
+        return json.loads(value) if value else None
 
     def set_turn_error(self, session_id: str, idx: int, error: str) -> None:
         with self.engine.begin() as conn:
@@ -209,11 +244,13 @@ class Store:
     def turns(self, session_id: str) -> list[StoredTurn]:
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error, move_json "
+                "SELECT session_id, idx, speaker, text, created_at, first_token_ms, total_ms, guard_events, error, move_json, "
+                "score_json "
                 "FROM turns WHERE session_id = :id ORDER BY idx"), {"id": session_id}).mappings().all()
-        return [StoredTurn(**{**{k: v for k, v in r.items() if k != "move_json"},
+        return [StoredTurn(**{**{k: v for k, v in r.items() if k not in ("move_json", "score_json")},
                               "guard_events": json.loads(r["guard_events"]),
-                              "move": json.loads(r["move_json"]) if r["move_json"] else None}) for r in rows]
+                              "move": json.loads(r["move_json"]) if r["move_json"] else None,
+                              "score": json.loads(r["score_json"]) if r["score_json"] else None}) for r in rows]
 
     def close(self) -> None:
         self.engine.dispose()

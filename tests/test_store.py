@@ -46,3 +46,16 @@ def test_sessions_left_active_are_marked_interrupted(tmp_path):
     assert reopened.mark_interrupted() == 1
     assert reopened.get_session(sid).status == "interrupted"
     assert len(reopened.turns(sid)) == 1
+
+
+def test_turn_score_rubric_and_scorecard_are_kept(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'sim.db'}")
+    sid = new_session(store)
+    score = {"scores": {"empathy": 4, "firmness": 3, "clarity": 5}, "violations": [], "stage": "purpose"}
+    store.add_turn(StoredTurn(sid, 0, "agent", "Bonjour", utcnow(), score=score))
+    store.add_turn(StoredTurn(sid, 1, "debtor", "Oui ?", utcnow()))
+    assert [t.score for t in store.turns(sid)] == [score, None]
+    store.set_rubric(sid, rubric_id="fr-default", rubric_version="1.0.0", rubric_json="{}")
+    assert store.scorecard(sid) is None
+    store.set_scorecard(sid, {"overall": 3.8, "passed": True})
+    assert store.scorecard(sid) == {"overall": 3.8, "passed": True}

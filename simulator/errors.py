@@ -58,3 +58,19 @@ class LLMStreamInterrupted(LLMError):
 
 class ModelAssemblyError(SimulatorError):
     """The embedded model file could not be assembled or verified."""
+
+
+class RubricError(SimulatorError):
+    """One or more rubric or compliance-pack files are invalid; `problems` as `file:line: field: message (fix)`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class TranscriptError(SimulatorError):
+    """A transcript file cannot be read; `problems` as `file:line: problem (fix)`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))

@@ -1,0 +1,115 @@
+"""Built-in detectors: amounts, dates, invoice references, instalments, questions — with spans.
+
+They run on the folded turn (`text.fold`, same length as the original) so the
+spans are the trainee's own characters. Amounts reuse the proposal parser's
+expressions (`debtor/proposals.py`); dates and instalments are written as
+plain patterns so the scorer gates and runs them like the rubric's own
+(`DATE_PATTERNS`, `INSTALMENT_PATTERNS`): most turns contain no date word and
+cost nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..debtor import proposals as P
+
+Span = tuple[int, int]
+
+_WEEKDAY = "(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_MONTH = "(" + "|".join(sorted(P.MONTHS, key=len, reverse=True)) + ")"
+_SMALL = "([0-9]+|un|une|deux|trois|quatre|cinq|six|sept|huit|dix|quinze|one|two|three|four|five|seven|ten|fourteen|thirty)"
+
+# folded-text patterns (lower case, no accents); the scorer compiles them with word boundaries
+DATE_PATTERNS: tuple[str, ...] = (
+    rf"((le|ce|d ici|avant|au plus tard|by|on|this|next|before) )?{_WEEKDAY}( prochain)?( [0-9]{{1,2}}(er)?( {_MONTH})?)?",
+    rf"[0-9]{{1,2}}(er|st|nd|rd|th)? {_MONTH}( [0-9]{{4}})?",
+    rf"{_MONTH} [0-9]{{1,2}}(st|nd|rd|th)?",
+    r"[0-9]{1,2}/[0-9]{1,2}(/[0-9]{2,4})?",
+    r"(le|au|on the|by the) [0-9]{1,2}(er|st|nd|rd|th)?(?!\s*(/|%|€|euros?|jours?|days?|fois|k\b|[0-9]))",
+    r"aujourd hui|apres demain|demain|ce soir|today|tomorrow|tonight",
+    r"(a la )?fin (du|de ce|de la) (mois|semaine)( prochaine?)?",
+    r"end of (the|this|next) (month|week)",
+    r"debut du mois prochain|la semaine prochaine|next week",
+    rf"(dans|d ici|sous|within|in) {_SMALL} (jours?|semaines?|mois|days?|weeks?|months?)",
+)
+INSTALMENT_PATTERNS: tuple[str, ...] = (
+    r"(en|in|sur|over) ([0-9]+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|vingt|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve) (fois|versements?|mensualites?|echeances?|instal?lments?|payments?|mois|months?)",
+    r"([0-9]+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve) (mensualites|echeances|versements|instal?lments|monthly payments)",
+)
+
+_DIGIT = re.compile(r"\d")
+_CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres?|dollars?|usd|gbp)\b")
+_NUMBER_WORD = re.compile(r"[a-z]+")
+_INVOICE = re.compile(
+    r"(?<![\w-])(?:[A-Z]{1,5}[-/]?\d{2,}(?:[-/]\d+)*|\d{4,}[-/]\d+)(?![\w-])"
+    r"|(?i:facture|invoice|dossier|contrat|account)\s+(?:n°\s*|no\.?\s*|num[eé]ro\s+|number\s+|#\s*)\d[\w-]*"
+)
+_INVOICE_HINT = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
+_QUESTION = re.compile(r"[^.!?…\n]*\?")
+
+
+def _word_amounts(folded: str) -> list[Span]:
+    """"deux mille euros": number words just before a currency word."""
+    spans = []
+    for cur in _CURRENCY.finditer(folded):
+        before = folded[max(0, cur.start() - 60):cur.start()]
+        tokens = list(_NUMBER_WORD.finditer(before))
+        best = None
+        for k in range(len(tokens) - 1, max(-1, len(tokens) - 7), -1):
+            gap = before[tokens[k].end():].strip()
+            if gap and k == len(tokens) - 1:
+                break  # something other than spaces between the words and the currency
+            words = [t.group() for t in tokens[k:]]
+            if P.words_to_number(words):
+                best = tokens[k].start()
+            else:
+                break
+        if best is not None:
+            spans.append((cur.start() - len(before) + best, cur.end()))
+    return spans
+
+
+def amounts(folded: str) -> list[Span]:
+    """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
+    has_digit = _DIGIT.search(folded) is not None
+    has_currency = _CURRENCY.search(folded) is not None
+    if not has_digit and not has_currency:
+        return []
+    spans: list[Span] = []
+    if has_digit:
+        if has_currency:
+            spans.extend(m.span() for m in P._PREFIX_AMOUNT.finditer(folded))
+        for m in P._DIGIT_AMOUNT.finditer(folded):
+            _whole, _cents, kilo, currency = m.groups()
+            if not (kilo or currency) or any(s <= m.start() < e for s, e in spans):
+                continue
+            spans.append(m.span())
+    if has_currency:
+        spans.extend(s for s in _word_amounts(folded) if not any(a <= s[0] < b for a, b in spans))
+    trimmed = []
+    for start, end in sorted(spans):
+        while end > start and folded[end - 1].isspace():
+            end -= 1
+        trimmed.append((start, end))
+    return trimmed
+
+
+def invoice_refs(original: str) -> list[Span]:
+    if _INVOICE_HINT.search(original) is None:
+        return []
+    return [m.span() for m in _INVOICE.finditer(original)]
+
+
+def questions(original: str) -> list[Span]:
+    if "?" not in original:
+        return []
+    spans = []
+    for m in _QUESTION.finditer(original):
+        start = m.start()
+        while start < m.end() and original[start].isspace():
+            start += 1
+        spans.append((start, m.end()))
+    return spans

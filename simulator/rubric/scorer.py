@@ -1,0 +1,612 @@
+"""The deterministic (lexical) scorer: one agent turn in, scores with their evidence out.
+
+For each dimension: the rubric's base score, plus the positive indicators'
+points with diminishing returns, minus the negative ones, then caps (shouting,
+violations, very long turns, keyword stuffing, repeated formulas). Clarity adds
+measured parts: sentence length, questions per turn, turn length, readability.
+Every point is traceable to a span of the turn or a measure in `notes`.
+
+Pure and fast: the rubric is compiled once (`Scorer`), a call is scored turn by
+turn by a `ScoringSession` that remembers what the debtor just said and which
+formulas the trainee already used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from . import detectors
+from .loader import RubricFile
+from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
+from .gate import LiteralIndex, Probe, literal_gate, passes
+from .text import fold, fold_pattern, readability, sentences, upper_ratio, words
+
+
+# --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
+class Evidence(BaseModel):
+    dimension: str
+    start: int
+    end: int
+    text: str
+    polarity: str
+    indicator: str
+    weight: float = Field(description="Points counted after context, repetition and diminishing returns.")
+
+
+class Violation(BaseModel):
+    rule: str
+    category: str
+    start: int
+    end: int
+    text: str
+    reference: str
+    description: str = ""
+    fix: str | None = None
+
+
+class Flags(BaseModel):
+    hostile: bool = False
+    shouting: bool = False
+    long_turn: bool = False
+    repeated: bool = False
+    formula_repeat: bool = False
+    stuffing: bool = False
+    missed_cue: bool = False
+    many_questions: bool = False
+    long_sentences: bool = False
+    reformulation: bool = False
+    question: bool = False
+    callback: bool = False
+    dispute_logged: bool = False
+    violation: bool = False
+
+
+class Cap(BaseModel):
+    dimension: str
+    cap: int
+    reason: str
+
+
+class Metrics(BaseModel):
+    words: int
+    sentences: int
+    mean_sentence_words: float
+    questions: int
+    upper_ratio: float
+    readability: dict | None = None
+
+
+class TurnScore(BaseModel):
+    rubric: str = Field(description="id@version of the rubric that scored the turn.")
+    language: str
+    scores: dict[str, int] = Field(description="1–5 per dimension.")
+    raw: dict[str, float] = Field(description="Unrounded scores after caps.")
+    evidence: list[Evidence] = Field(default_factory=list)
+    tips: dict[str, str] = Field(default_factory=dict, description="One tip per weak dimension, in the call's language.")
+    violations: list[Violation] = Field(default_factory=list)
+    stage: str | None = None
+    stages: list[str] = Field(default_factory=list)
+    debtor_cues: list[str] = Field(default_factory=list, description="Cues heard in the debtor's last turn.")
+    flags: Flags = Field(default_factory=Flags)
+    caps: list[Cap] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="Measured parts of the score, in words.")
+    metrics: Metrics | None = None
+    scoring: str = "lexical"
+    lexical: dict[str, int] | None = Field(None, description="The lexical scores, when a judge changed them.")
+    judge: dict | None = None
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+# --- the compiled rubric -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Re:
+    """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
+    gate passes are run; the ungated ones are run as one alternation."""
+
+    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...]], ...]
+    rest: re.Pattern | None
+    gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
+
+    def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+        candidates = probe.candidates.get(id(self))
+        if candidates is None and self.rest is None:
+            return []
+        end = len(probe.text) if end is None else end
+        found = []
+        hits = probe.hits
+        for i in candidates or ():
+            regex, gate = self.parts[i]
+            if passes(gate, hits):
+                found.extend(m.span() for m in regex.finditer(probe.text, start, end))
+        if self.rest is not None:
+            found.extend(m.span() for m in self.rest.finditer(probe.text, start, end))
+        if len(found) > 1:
+            found.sort()
+            # overlapping matches of different phrases: keep the first, longest
+            kept = [found[0]]
+            for s, e in found[1:]:
+                if s >= kept[-1][1]:
+                    kept.append((s, e))
+                elif e > kept[-1][1] and s == kept[-1][0]:
+                    kept[-1] = (s, e)
+            found = kept
+        return found
+
+    def search(self, probe: Probe, start: int = 0, end: int | None = None):
+        spans = self.spans(probe, start, end)
+        return spans[0] if spans else None
+
+
+def _wrap(body: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+
+
+@lru_cache(maxsize=2048)
+def _compile(patterns: tuple[str, ...]) -> _Re | None:
+    if not patterns:
+        return None
+    parts, rest = [], []
+    for folded in (fold_pattern(p) for p in patterns):
+        gate = literal_gate(folded)
+        if gate is None:
+            rest.append(folded)
+        else:
+            parts.append((_wrap(folded), gate))
+    whole = None if rest else frozenset().union(*(g[0] for _, g in parts))
+    return _Re(tuple(parts), _wrap("|".join(f"(?:{p})" for p in rest)) if rest else None, whole)
+
+
+@dataclass(frozen=True)
+class _Ind:
+    spec: Indicator
+    regex: _Re | None
+    sign: int
+
+    @property
+    def rest(self):
+        return self.regex.rest if self.regex is not None else None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    spec: Rule
+    regex: _Re | None
+    trigger: _Re | None
+    unless: _Re | None
+
+
+@dataclass(frozen=True)
+class _Stage:
+    spec: Stage
+    regex: _Re | None
+
+
+_NEGATION = {
+    "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement|plus)(?!\w)"),
+    "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
+}
+_CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
+_CONDITION = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
+_SENTENCE_BOUNDARY = re.compile(r"[.!?\n]")
+_HOSTILE_CATEGORIES = ("threat", "insult")
+
+
+def _round(x: float) -> int:
+    return max(1, min(5, int(math.floor(x + 0.5))))
+
+
+class Scorer:
+    """A rubric compiled for one language."""
+
+    def __init__(self, rubric_file: RubricFile, language: str | None = None):
+        self.file = rubric_file
+        self.rubric: Rubric = rubric_file.rubric
+        self.language = language or self.rubric.language
+        lang = self.language
+        self.indicators = [
+            _Ind(i, _compile(tuple(i.patterns.get(lang, []))), 1 if i.polarity == "positive" else -1)
+            for i in self.rubric.indicators
+        ]
+        self.indicators = [i for i in self.indicators if i.regex is not None or i.spec.detector]
+        self.cues = {name: _compile(tuple(p.get(lang, []))) for name, p in self.rubric.debtor_cues.items()}
+        self.rules = [
+            _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
+                  _compile(tuple(r.unless.get(lang, []))))
+            for r in self.rubric.rules
+        ]
+        self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
+        self.prohibited = [r for r in self.rules if r.spec.kind == "prohibited"]
+        self.required = [r for r in self.rules if r.spec.kind == "required"]
+        self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
+        self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
+        self.negation = _NEGATION.get(lang, _NEGATION["en"])
+        self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
+                        "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
+        compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + list(self.cues.values()) + [s.regex for s in self.stages] + [
+            x for r in self.rules for x in (r.regex, r.trigger, r.unless)]
+        self.literals = LiteralIndex({lit for c in compiled if c is not None for _, gate in c.parts
+                                      for lits in gate for lit in lits})
+        # literal -> the pattern parts it may open (through the first, most selective set of their gate)
+        self._opens: dict[str, list[tuple[int, int]]] = {}
+        for c in {id(c): c for c in compiled if c is not None}.values():
+            for i, (_, gate) in enumerate(c.parts):
+                for lit in gate[0]:
+                    self._opens.setdefault(lit, []).append((id(c), i))
+
+    def probe(self, text: str) -> Probe:
+        probe = Probe(fold(text), self.literals)
+        candidates: dict[int, set[int]] = {}
+        opens = self._opens
+        for lit in probe.hits:
+            for owner, part in opens.get(lit, ()):
+                candidates.setdefault(owner, set()).add(part)
+        probe.candidates = {owner: sorted(parts) for owner, parts in candidates.items()}
+        return probe
+
+    @property
+    def ref(self) -> str:
+        return self.rubric.ref
+
+    def session(self, *, segment: str | None = None, disclosed: bool = False) -> "ScoringSession":
+        """Score a call turn by turn. `disclosed`: the required disclosures were made before (mid-call excerpt)."""
+        return ScoringSession(self, segment=segment, disclosed=disclosed)
+
+    def score_isolated(self, agent_text: str, debtor_before: str = "", *, segment: str | None = None) -> TurnScore:
+        """One turn out of its call (labelled rows, single lines): disclosures are assumed made unless
+        the debtor's line is a pick-up ("Allô ?") — then this is the opening turn."""
+        opening = not debtor_before.strip() or self.hears(debtor_before, "pickup")
+        session = self.session(segment=segment, disclosed=not opening)
+        if debtor_before.strip():
+            session.hear(debtor_before)
+        return session.score(agent_text)
+
+    def hears(self, debtor_text: str, cue: str) -> bool:
+        regex = self.cues.get(cue)
+        return bool(regex and regex.search(self.probe(debtor_text)))
+
+    def debtor_cues(self, debtor_text: str) -> list[str]:
+        probe = self.probe(debtor_text)
+        return [name for name, regex in self.cues.items() if regex is not None and regex.search(probe)]
+
+
+@dataclass
+class _Turn:
+    indicators: set[str]
+    words: frozenset[str]
+
+
+@dataclass
+class ScoringSession:
+    scorer: Scorer
+    segment: str | None = None
+    disclosed: bool = False
+    cues: list[str] = field(default_factory=list)
+    history: list[_Turn] = field(default_factory=list)
+    satisfied: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
+    stages_covered: list[str] = field(default_factory=list)
+    scores: list[TurnScore] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.disclosed:
+            self.satisfied = {r.spec.id for r in self.scorer.required}
+
+    def hear(self, debtor_text: str) -> list[str]:
+        """The debtor spoke: remember the cues of their last turn."""
+        self.cues = self.scorer.debtor_cues(debtor_text)
+        return self.cues
+
+    def score(self, text: str) -> TurnScore:
+        result = score_turn(self.scorer, text, self)
+        self.scores.append(result)
+        for stage in result.stages:
+            if stage not in self.stages_covered:
+                self.stages_covered.append(stage)
+        self.cues = []
+        return result
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
+    window_start = max(0, start - 45)
+    window = folded[window_start:start]
+    breaks = list(_CLAUSE_BREAK.finditer(window))
+    if breaks:
+        window = window[breaks[-1].end():]
+    if _CONDITION.search(window):
+        return False  # "si vous ne payez pas, …": the negation belongs to the condition
+    return bool(negation.search(window))
+
+
+def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
+    left = max((m.end() for m in _SENTENCE_BOUNDARY.finditer(folded, 0, start)), default=0)
+    m = _SENTENCE_BOUNDARY.search(folded, end)
+    return left, (m.start() if m else len(folded))
+
+
+_SMALL_COUNT = re.compile(r"\b[01]\b")
+
+
+def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:
+    """A built-in detector's spans, computed once per turn."""
+    found = cache.get(name)
+    if found is None:
+        if name == "amount":
+            found = detectors.amounts(probe.text)
+        elif name == "date":
+            found = scorer.builtin["date"].spans(probe)
+        elif name == "instalments":  # "en 1 fois" is not a plan
+            found = [sp for sp in scorer.builtin["instalments"].spans(probe)
+                     if not _SMALL_COUNT.search(probe.text, sp[0], sp[1])]
+        elif name == "invoice_ref":
+            found = detectors.invoice_refs(text)
+        elif name == "question":
+            found = detectors.questions(text)
+        else:
+            raise ValueError(f"unknown detector {name!r}")
+        cache[name] = found
+    return found
+
+
+def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe, det: dict) -> list[Violation]:
+    lang = scorer.language
+    folded = probe.text
+    found: list[Violation] = []
+    if scorer.prohibited:
+        for rule in scorer.prohibited:
+            spec = rule.spec
+            if rule.regex is None or (spec.segment and session.segment and spec.segment != session.segment):
+                continue
+            if spec.debtor_cue and spec.debtor_cue not in session.cues:
+                continue
+            for start, end in rule.regex.spans(probe):
+                if spec.negatable and _negated(folded, start, scorer.negation):
+                    continue
+                if rule.unless is not None:
+                    s, e = _sentence_of(folded, start, end)
+                    if rule.unless.search(probe, s, e):
+                        continue
+                found.append(Violation.model_construct(
+                    rule=spec.id, category=spec.category, start=start, end=end, text=text[start:end],
+                    reference=spec.reference, description=spec.description.get(lang),
+                    fix=spec.fix.get(lang) if spec.fix else None))
+                break
+    for rule in scorer.required:
+        spec = rule.spec
+        if spec.id in session.satisfied or spec.id in session.reported:
+            continue
+        if spec.debtor_cue and spec.debtor_cue not in session.cues:
+            continue
+        if spec.segment and session.segment and spec.segment != session.segment:
+            continue
+        satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
+            spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))
+        if satisfied:
+            session.satisfied.add(spec.id)
+            continue
+        span = None
+        if rule.trigger is not None and (m := rule.trigger.search(probe)):
+            span = m
+        elif spec.trigger_detector and (spans := _detect(scorer, spec.trigger_detector, text, probe, det)):
+            span = spans[0]
+        if span is not None:
+            session.reported.add(spec.id)
+            found.append(Violation.model_construct(
+                rule=spec.id, category=spec.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
+                reference=spec.reference, description=spec.description.get(lang),
+                fix=spec.fix.get(lang) if spec.fix else None))
+    return found
+
+
+def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
+    rubric = scorer.rubric
+    gaming = rubric.gaming
+    lang = scorer.language
+    probe = scorer.probe(text)
+    folded = probe.text
+    det: dict = {}
+    ws = words(text)
+    n_words = len(ws)
+    sents = sentences(text)
+    n_sent = max(1, len(sents))
+    flags = Flags.model_construct()
+    notes: list[str] = []
+    caps: list[Cap] = []
+    evidence: list[Evidence] = []
+
+    # how often each non-repeatable formula was used in the last turns
+    window = session.history[-gaming.repeat_window:] if gaming.repeat_window else []
+    used_before: dict[str, int] = {}
+    for turn in window:
+        for ind in turn.indicators:
+            used_before[ind] = used_before.get(ind, 0) + 1
+
+    pos = {d: 0.0 for d in DIMENSIONS}
+    neg = {d: 0.0 for d in DIMENSIONS}
+    pos_hits = {d: 0 for d in DIMENSIONS}
+    covered = {d: 0 for d in DIMENSIONS}
+    fired: set[str] = set()
+    for ind in scorer.indicators:
+        spec = ind.spec
+        if spec.detector is None and ind.rest is None and id(ind.regex) not in probe.candidates:
+            continue
+        spans = ind.regex.spans(probe) if ind.regex is not None else []
+        if spec.detector:
+            spans = spans + _detect(scorer, spec.detector, text, probe, det)
+        if not spans:
+            continue
+        fired.add(spec.id)
+        weight = spec.weight
+        if spec.context:
+            heard = any(cue in session.cues for cue in spec.context.cues)
+            weight *= spec.context.in_context if heard else spec.context.out_of_context
+        if not spec.repeatable and used_before.get(spec.id):
+            weight *= gaming.repeat_decay ** used_before[spec.id]
+        if len(spans) >= gaming.formula_repeats and not spec.detector:
+            flags.formula_repeat = True
+            caps.append(Cap.model_construct(dimension=spec.dimension, cap=3,
+                                            reason=f"formula repeated: {spec.id} ×{len(spans)}"))
+        d = spec.dimension
+        if ind.sign > 0:
+            pos[d] += weight
+            if ind.regex is not None and not spec.detector:  # figures and dates are content, not keywords
+                pos_hits[d] += 1
+                covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
+        else:
+            neg[d] += weight
+        if spec.signal:
+            setattr(flags, spec.signal, True)
+        for s, e in spans[:3]:
+            evidence.append(Evidence.model_construct(
+                dimension=d, start=s, end=e, text=text[s:e], polarity=spec.polarity, indicator=spec.id,
+                weight=round(weight * ind.sign, 2)))
+
+    # clarity: measured parts
+    c = rubric.clarity
+    asl = n_words / n_sent
+    questions = _detect(scorer, "question", text, probe, det)
+    n_q = len(questions)
+    flags.question = n_q > 0
+    if n_words >= 4 and asl <= c.short_sentence_words:
+        pos["clarity"] += c.short_sentence_bonus
+        notes.append(f"clarity +{c.short_sentence_bonus}: short sentences ({asl:.0f} words on average)")
+    elif asl > c.very_long_sentence_words:
+        neg["clarity"] += c.very_long_sentence_penalty
+        flags.long_sentences = True
+        notes.append(f"clarity −{c.very_long_sentence_penalty}: very long sentences ({asl:.0f} words on average)")
+    elif asl > c.long_sentence_words:
+        neg["clarity"] += c.long_sentence_penalty
+        flags.long_sentences = True
+        notes.append(f"clarity −{c.long_sentence_penalty}: long sentences ({asl:.0f} words on average)")
+    if n_q > c.questions_ok:
+        penalty = min(c.question_penalty * (n_q - c.questions_ok), 2 * c.question_penalty)
+        neg["clarity"] += penalty
+        flags.many_questions = True
+        notes.append(f"clarity −{penalty:g}: {n_q} questions in one turn (ask one at a time)")
+    if n_words > c.long_turn_words:
+        neg["clarity"] += c.long_turn_penalty
+        notes.append(f"clarity −{c.long_turn_penalty}: long turn ({n_words} words)")
+    read = None
+    method = c.readability.get(lang)
+    if method and n_words >= c.readability_min_words:
+        read = readability(text, method, lang, ws, n_sent)
+        if read is not None:
+            if read.ease >= c.readability_easy:
+                pos["clarity"] += c.readability_bonus
+                notes.append(f"clarity +{c.readability_bonus}: easy to read ({read.method} {read.value})")
+            elif read.ease < c.readability_hard:
+                neg["clarity"] += c.readability_penalty
+                notes.append(f"clarity −{c.readability_penalty}: hard to read ({read.method} {read.value})")
+
+    # a cue the trainee should have reacted to
+    for missed in rubric.missed_cues:
+        if missed.debtor_cue in session.cues and pos[missed.dimension] <= 0.3:
+            neg[missed.dimension] += missed.penalty
+            flags.missed_cue = True
+            notes.append(f"{missed.dimension} −{missed.penalty}: the debtor voiced «{missed.debtor_cue}» and the turn ignores it")
+
+    raw: dict[str, float] = {}
+    for d in DIMENSIONS:
+        dim = rubric.dimensions[d]
+        gain = dim.max_gain * (1 - math.exp(-pos[d] / dim.max_gain)) if pos[d] > 0 else 0.0
+        raw[d] = dim.base + gain - neg[d]
+
+    # gaming defences and compliance caps
+    ratio, letters = upper_ratio(text)
+    if (letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio) or \
+            text.count("!") >= gaming.shouting_exclamations:
+        flags.shouting = True
+        for d in DIMENSIONS:
+            cap = getattr(gaming.shouting_caps, d)
+            if cap is not None:
+                caps.append(Cap.model_construct(dimension=d, cap=cap, reason="shouting"))
+    if n_words > gaming.max_turn_words:
+        flags.long_turn = True
+        for d in DIMENSIONS:
+            cap = gaming.long_turn_cap - (1 if d == "clarity" else 0)
+            caps.append(Cap.model_construct(dimension=d, cap=max(1, cap), reason=f"very long turn ({n_words} words)"))
+    total_words = max(n_words, 1)
+    for d in DIMENSIONS:
+        stuffed = pos_hits[d] >= 2 * gaming.stuffing_hits or (
+            pos_hits[d] >= gaming.stuffing_hits and covered[d] / total_words >= gaming.stuffing_coverage)
+        if stuffed:
+            flags.stuffing = True
+            caps.append(Cap.model_construct(dimension=d, cap=gaming.stuffing_cap,
+                            reason=f"keyword stuffing ({pos_hits[d]} {d} cues in {n_words} words)"))
+    word_set = frozenset(w.lower() for w in ws)
+    if len(word_set) >= 3:
+        for turn in session.history:
+            union = word_set | turn.words
+            if union and len(word_set & turn.words) / len(union) >= gaming.same_turn_similarity:
+                flags.repeated = True
+                for d in ("empathy", "clarity"):
+                    caps.append(Cap.model_construct(dimension=d, cap=gaming.same_turn_cap, reason="the same turn said again"))
+                break
+
+    violations = _violations(scorer, session, text, probe, det)
+    if violations:
+        flags.violation = True
+        for v in violations:
+            cap_spec = rubric.violation_caps.get(v.category)
+            if cap_spec is None:
+                continue
+            for d in DIMENSIONS:
+                cap = getattr(cap_spec, d)
+                if cap is not None:
+                    caps.append(Cap.model_construct(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
+    flags.hostile = flags.shouting or any(v.category in _HOSTILE_CATEGORIES for v in violations)
+
+    for cap in caps:
+        raw[cap.dimension] = min(raw[cap.dimension], cap.cap)
+    scores = {d: _round(raw[d]) for d in DIMENSIONS}
+
+    # stage
+    stages = []
+    for st in scorer.stages:
+        spec = st.spec
+        by_detector = bool(spec.detector and _detect(scorer, spec.detector, text, probe, det))
+        if spec.requires_detector and not by_detector:
+            continue
+        by_pattern = bool(st.regex and st.regex.search(probe))
+        if (by_pattern and by_detector) if spec.requires_detector else (by_pattern or by_detector):
+            stages.append(spec.id)
+    stage = max(stages, key=lambda s: scorer.stage_order[s]) if stages else None
+
+    # tips for weak dimensions
+    tips: dict[str, str] = {}
+    flag_values = flags.__dict__
+    for d in DIMENSIONS:
+        dim = rubric.dimensions[d]
+        if scores[d] >= dim.weak_below:
+            continue
+        for tip in dim.tips:
+            conditions = []
+            if tip.missing:
+                conditions.append(not any(i in fired for i in tip.missing))
+            if tip.fired:
+                conditions.append(any(i in fired for i in tip.fired))
+            if tip.flags:
+                conditions.append(any(flag_values.get(f) for f in tip.flags))
+            if all(conditions):
+                tips[d] = tip.text.get(lang)
+                break
+
+    session.history.append(_Turn(indicators={i for i in fired}, words=word_set))
+    evidence.sort(key=lambda e: (e.start, e.end))
+    # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
+    return TurnScore.model_construct(
+        rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
+        evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
+        debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
+        metrics=Metrics.model_construct(
+            words=n_words, sentences=len(sents), mean_sentence_words=round(asl, 1), questions=n_q,
+            upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
+        scoring="lexical", lexical=None, judge=None,
+    )

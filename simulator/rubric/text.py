@@ -1,0 +1,169 @@
+"""Text measures for the scorer: folding that keeps offsets, sentences, words, readability.
+
+`fold` maps every character to exactly one character (lower case, no accent,
+apostrophes and hyphens as spaces, "…" as "."), so a match in the folded text
+has the same character span in the original turn: evidence spans point at what
+the trainee actually wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+_SPECIAL = {
+    "’": " ", "'": " ", "‘": " ", "`": " ", "-": " ", "‐": " ", "‑": " ", "–": " ", "—": " ",
+    "…": ".", "«": '"', "»": '"', "“": '"', "”": '"', "\u00a0": " ", "\u202f": " ", "\u2009": " ",
+    "œ": "o", "æ": "a", "ß": "s",  # one character each; patterns write "coeur" as "c.eur" if they care
+}
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    if c in _SPECIAL:
+        return _SPECIAL[c]
+    low = c.lower()
+    if len(low) != 1:  # e.g. "İ".lower() has two code points
+        low = low[0]
+    if low.isascii():
+        return low
+    base = "".join(ch for ch in unicodedata.normalize("NFKD", low) if not unicodedata.combining(ch))
+    if len(base) == 1:
+        return base
+    if low in _SPECIAL:
+        return _SPECIAL[low]
+    return low
+
+
+_ASCII_FOLD = str.maketrans({"'": " ", "-": " ", "`": " "})
+
+
+class _FoldTable(dict):
+    """str.translate table filled on first sight of each character."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = _fold_char(chr(code))
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, one output character per input character."""
+    if text.isascii():
+        return text.lower().translate(_ASCII_FOLD)
+    return text.translate(_FOLD)
+
+
+def fold_pattern(pattern: str) -> str:
+    """Fold a trainer's pattern the way `fold` folds the text; spaces match any run of spaces."""
+    out = []
+    escaped = in_class = False
+    for i, c in enumerate(pattern):
+        if escaped:
+            out.append(c)
+            escaped = False
+            continue
+        if c == "\\":
+            out.append(c)
+            escaped = True
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+            out.append(_fold_char(c) if c.isalpha() else c)
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+        elif c in "'’‘ ":
+            out.append(r"\s+")
+        elif c == "-" and 0 < i < len(pattern) - 1 and pattern[i - 1].isalpha() and pattern[i + 1].isalpha():
+            out.append(r"\s+")  # "peut-être": a hyphen between letters is a space in the folded text
+        else:
+            out.append(_fold_char(c) if c.isalpha() else c)
+    return re.sub(r"(\\s\+)+", r"\\s+", "".join(out))
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)*|\d+(?:[.,\s]\d+)*")
+_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n+")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in _SENTENCE_END.split(text)]
+    return [p for p in parts if _WORD.search(p)]
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞŒŸ]")
+
+
+def upper_ratio(text: str) -> tuple[float, int]:
+    """Share of upper-case letters (Latin scripts), and the number of letters."""
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return 0.0, 0
+    return len(_UPPER.findall(text)) / letters, letters
+
+
+_VOWELS_FR = "aeiouyàâäéèêëîïôöûùüÿœæ"
+_VOWEL_GROUP_FR = re.compile(rf"[{_VOWELS_FR}]+")
+_VOWEL_GROUP_EN = re.compile(r"[aeiouy]+")
+
+
+@lru_cache(maxsize=65536)
+def syllables_fr(word: str) -> int:
+    """French syllables by vowel groups; a final mute -e/-es/-ent does not count."""
+    w = word.lower()
+    if len(w) <= 3:
+        return max(1, len(_VOWEL_GROUP_FR.findall(w)))
+    n = len(_VOWEL_GROUP_FR.findall(w))
+    if re.search(rf"[^{_VOWELS_FR}](e|es|ent)$", w) and n > 1:
+        n -= 1
+    return max(1, n)
+
+
+@lru_cache(maxsize=65536)
+def syllables_en(word: str) -> int:
+    w = fold(word)
+    n = len(_VOWEL_GROUP_EN.findall(w))
+    if w.endswith("e") and not w.endswith(("le", "ee")) and n > 1:
+        n -= 1
+    return max(1, n)
+
+
+@dataclass(frozen=True)
+class Readability:
+    method: str
+    value: float
+    # normalised: 0 (very hard) … 1 (very easy), for the clarity score
+    ease: float
+
+
+def readability(text: str, method: str, lang: str, ws: list[str] | None = None,
+                n_sentences: int | None = None) -> Readability | None:
+    """Kandel–Moles (French Flesch), Flesch (English) or RIX (long words per sentence)."""
+    ws = [w for w in (words(text) if ws is None else ws) if not w[0].isdigit()]
+    if not ws:
+        return None
+    n_sent = max(1, len(sentences(text)) if n_sentences is None else n_sentences)
+    asl = len(ws) / n_sent
+    if method == "rix":
+        long_words = sum(len(w) >= 7 for w in ws)
+        rix = long_words / n_sent
+        # RIX 0-1 very easy … 7+ very hard
+        return Readability("rix", round(rix, 2), max(0.0, min(1.0, 1 - rix / 7)))
+    count = syllables_fr if lang == "fr" else syllables_en
+    asw = sum(map(count, ws)) / len(ws)
+    if method == "kandel_moles":
+        value = 207 - 1.015 * asl - 73.6 * asw
+    else:  # flesch
+        value = 206.835 - 1.015 * asl - 84.6 * asw
+    return Readability(method, round(value, 1), max(0.0, min(1.0, value / 100)))

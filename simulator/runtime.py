@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from .errors import SimulatorError
 from .llm.base import ChatModel
-from .llm.factory import build_model
+from .llm.factory import build_judge_model, build_model
+from .rubric.loader import resolve_rubric
+from .rubric.service import TurnScorer
 from .scenario import LoadResult, load_scenarios
 from .session import CallSession
 from .settings import Settings
@@ -21,6 +23,14 @@ class Simulator:
         self.model = model or build_model(settings)
         self.scenarios: LoadResult = load_scenarios(settings.scenarios_dir)
         self.calls: dict[str, CallSession] = {}
+        self.judge: ChatModel | None = None
+        if settings.scoring != "lexical":
+            self.judge = build_judge_model(settings) or self.model
+
+    def scorer_for(self, language: str) -> TurnScorer:
+        """The rubric a call in `language` is scored with (the setting, or the language's default)."""
+        rubric = resolve_rubric(self.settings.rubric, language, self.settings.rubrics_dir)
+        return TurnScorer(rubric, language, mode=self.settings.scoring, judge=self.judge)
 
     def reload_scenarios(self) -> LoadResult:
         self.scenarios = load_scenarios(self.settings.scenarios_dir)
@@ -34,7 +44,7 @@ class Simulator:
         call = CallSession(
             scenario, self.model, self.store, backend=self.settings.backend,
             prompt_format=self.settings.resolved_prompt_format, trainee=trainee, mode=mode,
-            warm=self.settings.backend == "embedded",
+            warm=self.settings.backend == "embedded", scorer=self.scorer_for(scenario.scenario.language),
         )
         await call.start()
         self.calls[call.id] = call
@@ -49,4 +59,6 @@ class Simulator:
         for call_id in list(self.calls):
             await self.end_call(call_id, reason="app_stopped")
         await self.model.aclose()
+        if self.judge is not None and self.judge is not self.model:
+            await self.judge.aclose()
         self.store.close()

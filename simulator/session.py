@@ -18,6 +18,10 @@ from .debtor.guards import GuardEvent, check_reply, clean_reply
 from .debtor.prompt import PromptBuilder, TranscriptLine
 from .errors import LLMError, LLMStreamInterrupted, SimulatorError
 from .llm.base import ChatModel
+from .rubric.scorecard import Scorecard, build_scorecard
+from .rubric.scorer import TurnScore
+from .rubric.service import TurnScorer
+from .rubric.signals import to_signals
 from .scenario import ScenarioFile
 from .store import Store, StoredTurn, utcnow
 
@@ -41,6 +45,7 @@ class ReplyUpdate:
     move: Move | None = None
     ended: bool = False  # the debtor hung up or the agreement was confirmed
     outcome: str | None = None
+    score: TurnScore | None = None  # the rubric's verdict on the trainee's turn
 
 
 class CallSession:
@@ -55,6 +60,7 @@ class CallSession:
         trainee: str | None = None,
         mode: str = "practice",
         warm: bool = False,
+        scorer: TurnScorer | None = None,
     ):
         self.scenario_file = scenario
         self.scenario = scenario.scenario
@@ -67,6 +73,14 @@ class CallSession:
         self.prompt = PromptBuilder(self.scenario, prompt_format)
         self.history: list[TranscriptLine] = []
         self.engine = DebtorEngine(self.scenario)
+        if scorer is None:
+            from .rubric.loader import resolve_rubric
+
+            scorer = TurnScorer(resolve_rubric(None, self.scenario.language), self.scenario.language)
+        self.scorer = scorer
+        self.scoring = scorer.session(segment=self.scenario.segment)
+        self.scored: list[tuple[int, TurnScore]] = []
+        self.scorecard: Scorecard | None = None
         self.id: str | None = None
         self.status: str = "new"
         self._warmup: asyncio.Task | None = None
@@ -99,8 +113,12 @@ class CallSession:
             scenario_json=self.scenario.model_dump_json(), language=self.language,
             backend=self.backend, model=self.model.name, mode=self.mode, trainee=self.trainee,
         )
+        rubric = self.scorer.rubric_file
+        self.store.set_rubric(self.id, rubric_id=rubric.rubric.id, rubric_version=rubric.rubric.version,
+                              rubric_json=rubric.frozen_json())
         self.status = "active"
         self._commit("debtor", self.scenario.opening_line)
+        self.scoring.hear(self.scenario.opening_line)
         if self.warm:
             # Evaluate the persona prefix while the trainee reads the opening line,
             # so the first real reply reuses the KV cache instead of waiting 5-10 s.
@@ -121,9 +139,14 @@ class CallSession:
         if not text:
             raise SimulatorError("say something to the debtor first")
         async with self._lock:
-            move = self.engine.step(text)
-            self._commit("agent", text, move=move.to_dict())
+            context = [(line.speaker, line.text) for line in self.history]
+            score = await self.scorer.score(self.scoring, text, context)
+            move = self.engine.step(text, to_signals(score, text, self.engine.call_date))
+            self.scored.append((len(self.history), score))
+            self._commit("agent", text, move=move.to_dict(), score=score.to_json())
             async for update in self._reply(text, move):
+                if update.done:
+                    update.score = score
                 if update.done and move.ends_call and not update.error:
                     await self.end(reason="hung_up" if move.beat == "hang_up" else "agreement")
                     update.ended, update.outcome = True, self.outcome
@@ -181,6 +204,7 @@ class CallSession:
             "debtor", reply, first_token_ms=first_token_ms, total_ms=total_ms,
             guard_events=[e.to_dict() for e in events],
         )
+        self.scoring.hear(reply)
         yield ReplyUpdate(reply, done=True, guard_events=events, move=move)
 
     def store_error(self, message: str) -> None:
@@ -195,4 +219,6 @@ class CallSession:
                       "agreement": self.engine.agreement.model_dump(mode="json") if self.engine.agreement else None,
                       "revealed": self.engine.revealed_facts()}
             self.store.end_session(self.id, status="ended", reason=reason, outcome=outcome, outcome_detail=detail)
+            self.scorecard = build_scorecard(self.scorer.rubric, self.scored, outcome=outcome, language=self.language)
+            self.store.set_scorecard(self.id, self.scorecard.to_json())
             self.status = "ended"

@@ -89,10 +89,26 @@ class Settings(BaseSettings):
         description="How the debtor is prompted: `transcript` (a call transcript to continue, via /v1/completions), "
         "`chat` (chat messages) or `auto` (transcript for the embedded model, chat otherwise).",
     )
+    rubric: str | None = Field(
+        None,
+        description="Rubric that scores trainee turns: an id from the rubrics folder (fr-default, en-us, en-uk) "
+        "or a YAML file path. Empty: fr-default for French scenarios, en-us for English ones.",
+    )
+    rubrics_dir: Path = Field(PROJECT_ROOT / "rubrics", description="Folder of rubric YAML files.")
+    scoring: Literal["lexical", "judge", "blend"] = Field(
+        "lexical",
+        description="How turns are scored: `lexical` (the rubric's deterministic indicators), `judge` (an LLM "
+        "judge guided by the rubric; lexical caps and compliance rules still apply) or `blend` (the mean of both).",
+    )
+    judge_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint of the judge (empty: the same model as the debtor)."
+    )
+    judge_model: str | None = Field(None, description="Model name of the judge at `judge_base_url`.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=0, le=65535, description="Port the web app listens on (0: any free port).")
 
-    @field_validator("base_url", "model_path", "scripted_replies", "database_url", mode="before")
+    @field_validator("base_url", "model_path", "scripted_replies", "database_url", "rubric", "judge_base_url",
+                     "judge_model", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value == "" else value

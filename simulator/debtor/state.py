@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Outcome = Literal["PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT"]
+QUIET_VIOLATIONS: tuple[str, ...] = ("disclosure_missing",)
 OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT")
 
 
@@ -36,7 +37,8 @@ def update_state(state: DebtorState, signals, sensitivity: Sensitivity) -> Debto
     empathy = (signals.empathy - 3) / 2  # -1 … +1
     firmness = (signals.firmness - 3) / 2
     clarity = (signals.clarity - 3) / 2
-    hostile = signals.hostile or bool(signals.violations)
+    # a missing disclosure (who is calling, the amount) fails the call but does not offend the debtor
+    hostile = signals.hostile or any(v not in QUIET_VIOLATIONS for v in signals.violations)
 
     trust = state.trust + 0.12 * empathy * sensitivity.empathy + (0.08 * sensitivity.empathy if signals.reformulation else 0)
     irritation = state.irritation - 0.03  # calms down a little every civil turn

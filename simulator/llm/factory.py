@@ -44,3 +44,20 @@ def build_model(settings: Settings, progress: Progress | None = _stderr_progress
         )
         return EmbeddedModel(server, timeout=settings.request_timeout, max_retries=1)
     raise ConfigError(f"unknown backend {settings.backend!r}: use embedded, openai or scripted")
+
+
+def build_judge_model(settings: Settings) -> ChatModel | None:
+    """A separate judge model when `judge_base_url` or `judge_model` is set; None means: use the debtor's."""
+    if not (settings.judge_base_url or settings.judge_model):
+        return None
+    key = settings.api_key()
+    base_url = settings.judge_base_url or settings.base_url
+    if not key and not base_url:
+        raise ConfigError(
+            f"the judge needs an API key in ${settings.api_key_env} "
+            "(or SIMULATOR_JUDGE_BASE_URL pointing at a local server that needs none)"
+        )
+    return OpenAICompatModel(
+        base_url=base_url, model=settings.judge_model or settings.model, api_key=key,
+        timeout=settings.request_timeout, max_retries=settings.max_retries,
+    )

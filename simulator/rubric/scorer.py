@@ -279,6 +279,7 @@ class Scorer:
 @dataclass
 class _Turn:
     indicators: set[str]
+    phrases: set[str]
     words: frozenset[str]
 
 
@@ -421,18 +422,16 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     caps: list[Cap] = []
     evidence: list[Evidence] = []
 
-    # how often each non-repeatable formula was used in the last turns
+    # how often each phrase ("formula") was already said in the last turns
     window = session.history[-gaming.repeat_window:] if gaming.repeat_window else []
     used_before: dict[str, int] = {}
     for turn in window:
-        for ind in turn.indicators:
-            used_before[ind] = used_before.get(ind, 0) + 1
+        for phrase in turn.phrases:
+            used_before[phrase] = used_before.get(phrase, 0) + 1
 
-    pos = {d: 0.0 for d in DIMENSIONS}
-    neg = {d: 0.0 for d in DIMENSIONS}
-    pos_hits = {d: 0 for d in DIMENSIONS}
-    covered = {d: 0 for d in DIMENSIONS}
-    fired: set[str] = set()
+    # every indicator's spans, then drop a hit nested in a longer hit of the same dimension
+    # ("si je comprends bien" is a reformulation, not also an acknowledgement)
+    found: list[tuple[_Ind, list[tuple[int, int]]]] = []
     for ind in scorer.indicators:
         spec = ind.spec
         if spec.detector is None and ind.rest is None and id(ind.regex) not in probe.candidates:
@@ -440,15 +439,43 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
         if spec.detector:
             spans = spans + _detect(scorer, spec.detector, text, probe, det)
-        if not spans:
-            continue
+        if spans:
+            found.append((ind, spans))
+    if len(found) > 1:
+        by_dim: dict[str, list[tuple[int, int, str]]] = {}
+        for ind, spans in found:
+            if ind.spec.detector is None:
+                by_dim.setdefault(ind.spec.dimension, []).extend((s, e, ind.spec.id) for s, e in spans)
+        kept = []
+        for ind, spans in found:
+            if ind.spec.detector is None:
+                others = by_dim[ind.spec.dimension]
+                spans = [(s, e) for s, e in spans
+                         if not any(o_id != ind.spec.id and os <= s and e <= oe and (oe - os) > (e - s)
+                                    for os, oe, o_id in others)]
+            if spans:
+                kept.append((ind, spans))
+        found = kept
+
+    pos = {d: 0.0 for d in DIMENSIONS}
+    neg = {d: 0.0 for d in DIMENSIONS}
+    pos_hits = {d: 0 for d in DIMENSIONS}
+    covered = {d: 0 for d in DIMENSIONS}
+    fired: set[str] = set()
+    phrases: set[str] = set()
+    for ind, spans in found:
+        spec = ind.spec
         fired.add(spec.id)
         weight = spec.weight
         if spec.context:
             heard = any(cue in session.cues for cue in spec.context.cues)
             weight *= spec.context.in_context if heard else spec.context.out_of_context
-        if not spec.repeatable and used_before.get(spec.id):
-            weight *= gaming.repeat_decay ** used_before[spec.id]
+        if ind.sign > 0 and not spec.repeatable:
+            said = [" ".join(folded[s:e].split()) for s, e in spans]
+            phrases.update(said)
+            uses = max(used_before.get(p, 0) for p in said)
+            if uses:
+                weight *= gaming.repeat_decay ** uses
         if len(spans) >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
             caps.append(Cap.model_construct(dimension=spec.dimension, cap=3,
@@ -456,7 +483,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         d = spec.dimension
         if ind.sign > 0:
             pos[d] += weight
-            if ind.regex is not None and not spec.detector:  # figures and dates are content, not keywords
+            if not spec.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
                 covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
         else:
@@ -598,7 +625,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 tips[d] = tip.text.get(lang)
                 break
 
-    session.history.append(_Turn(indicators={i for i in fired}, words=word_set))
+    session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
     return TurnScore.model_construct(

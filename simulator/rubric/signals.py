@@ -1,0 +1,24 @@
+"""From a scored turn to what the debtor engine reacts to (`debtor.signals.TurnSignals`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..debtor.proposals import parse_proposal
+from ..debtor.signals import TurnSignals
+from .scorer import TurnScore
+
+HOSTILE_CATEGORIES = ("insult", "threat")
+
+
+def to_signals(score: TurnScore, text: str, call_date: date) -> TurnSignals:
+    """The debtor engine's view of a scored agent turn."""
+    flags = score.flags
+    categories = list(dict.fromkeys(v.category for v in score.violations))
+    return TurnSignals(
+        empathy=score.scores["empathy"], firmness=score.scores["firmness"], clarity=score.scores["clarity"],
+        hostile=flags.shouting or any(c in HOSTILE_CATEGORIES for c in categories),
+        violations=categories, reformulation=flags.reformulation, question=flags.question,
+        callback=flags.callback, dispute_logged=flags.dispute_logged,
+        proposal=parse_proposal(text, call_date), text=text,
+    )

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from simulator.debtor.engine import DebtorEngine
-from simulator.debtor.signals import minimal_signals
+from simulator.rubric.signals import signals_alone
 from simulator.debtor.state import DebtorState, Sensitivity, update_state
 from simulator.llm import ScriptedModel
 from simulator.runtime import Simulator
@@ -16,9 +16,10 @@ CALL = date(2024, 11, 4)
 NEUTRAL = "Je vous appelle au sujet de la facture FA-2024-0312."
 
 
-def moved(text, state=None, sensitivity=None):
+def moved(text, state=None, sensitivity=None, debtor_before=""):
     state = state or DebtorState(trust=0.4, irritation=0.3, willingness=0.4)
-    return state, update_state(state, minimal_signals(text, CALL), sensitivity or Sensitivity())
+    signals = signals_alone(text, "fr", CALL, debtor_before=debtor_before)
+    return state, update_state(state, signals, sensitivity or Sensitivity())
 
 
 def test_hostile_line_visibly_raises_irritation():
@@ -32,7 +33,8 @@ def test_hostile_line_visibly_raises_irritation():
 
 
 def test_reformulating_the_difficulty_visibly_raises_trust():
-    before, after = moved("Si je comprends bien, votre client vous a payé en retard et ça vous met en difficulté ?")
+    before, after = moved("Si je comprends bien, votre client vous a payé en retard et ça vous met en difficulté ?",
+                          debtor_before="Mon plus gros client m'a payé avec deux mois de retard, je suis à sec.")
     _, neutral = moved(NEUTRAL)
     assert after.trust >= before.trust + 0.15
     assert after.trust > neutral.trust + 0.15

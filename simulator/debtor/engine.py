@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from ..scenario import Scenario
 from .proposals import fold
-from .signals import TurnSignals, minimal_signals
+from .signals import TurnSignals
 from .state import DebtorState, Outcome, update_state
 
 Beat = Literal["respond", "reveal", "accept", "counter", "refuse", "hang_up"]
@@ -106,7 +106,10 @@ class DebtorEngine:
         return self.scenario.effective_call_date
 
     def signals(self, text: str) -> TurnSignals:
-        return minimal_signals(text, self.call_date)
+        """The signals of a turn given without any (a call scores it in context first)."""
+        from ..rubric.signals import signals_alone
+
+        return signals_alone(text, self.scenario.language, self.call_date, self.scenario.segment)
 
     def locked_facts(self) -> list[str]:
         return [f.text for i, f in enumerate(self.scenario.hidden_facts) if i not in self.unlocked]

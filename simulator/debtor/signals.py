@@ -1,8 +1,8 @@
 """Turn signals: what the debtor engine reacts to in a trainee turn.
 
-`TurnSignals` is the interface between scoring and the debtor state. Until the
-rubric engine exists, `minimal_signals` fills it from a few lexical cues; the
-rubric engine will produce the same object.
+`TurnSignals` is the interface between scoring and the debtor state; the rubric
+engine fills it (`simulator.rubric.signals.to_signals`). `minimal_signals`, the
+first stand-in lexical scorer, is kept as the benchmark's baseline.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ _DISPUTE = re.compile(r"\b(litige|reclamation|contestation|je note (?:votre|la) 
 
 
 def minimal_signals(text: str, call_date: date) -> TurnSignals:
-    """A stand-in scorer: lexical cues only (replaced by the rubric engine)."""
+    """The first stand-in scorer (lexical cues only); the benchmark's baseline."""
     t = fold(text)
     words = t.split()
     letters = [c for c in text if c.isalpha()]

@@ -22,3 +22,16 @@ def to_signals(score: TurnScore, text: str, call_date: date) -> TurnSignals:
         callback=flags.callback, dispute_logged=flags.dispute_logged,
         proposal=parse_proposal(text, call_date), text=text,
     )
+
+
+def signals_alone(text: str, language: str, call_date: date, segment: str | None = None, *,
+                  debtor_before: str = "") -> TurnSignals:
+    """A turn scored out of its call (at most the debtor's line before it) with the language's default rubric."""
+    from .loader import resolve_rubric
+    from .service import get_scorer
+
+    scorer = get_scorer(resolve_rubric(None, language), language)
+    session = scorer.session(segment=segment, disclosed=True)
+    if debtor_before:
+        session.hear(debtor_before)
+    return to_signals(session.score(text), text, call_date)

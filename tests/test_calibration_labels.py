@@ -1,0 +1,171 @@
+"""The shipped French calibration set passes its checker, and the checker catches bad rows."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "calibration" / "check_labels.py"
+SHIPPED = ROOT / "calibration" / "fr_turns.csv"
+
+_spec = importlib.util.spec_from_file_location("check_labels", SCRIPT)
+check_labels = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("check_labels", check_labels)  # dataclasses look their module up there
+_spec.loader.exec_module(check_labels)
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=check_labels.COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _physical_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n")
+
+
+def _run(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True,
+                          encoding="utf-8", timeout=60)
+
+
+def test_shipped_file_passes_the_command_line_check():
+    result = _run(SHIPPED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("OK")
+    assert "violation category" in result.stdout and "levels" in result.stdout
+
+
+def test_shipped_file_has_the_coverage_the_guide_promises():
+    report = check_labels.check(SHIPPED)
+    assert report.ok, report.problems
+    rows = report.rows
+    assert len(rows) >= 240
+    kinds = Counter(r.kind for r in rows)
+    assert kinds["good"] >= 70 and kinds["bad"] >= 50 and kinds["borderline"] >= 40
+    assert kinds["gaming"] >= 35 and kinds["violation"] >= 45
+    hard_negatives = [r for r in rows if r.note.startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 15 and not any(r.violations for r in hard_negatives)
+    assert sum(len(r.violations) > 1 for r in rows) >= 5
+    assert sum(len(r.agent_text.split()) >= 150 for r in rows if r.kind == "gaming") >= 5
+    for split in check_labels.SPLITS:
+        in_split = [r for r in rows if r.split == split]
+        assert {r.kind for r in in_split} == set(check_labels.KINDS)
+        assert {c for r in in_split for c in r.violations} == set(check_labels.CATEGORIES)
+    for dim in check_labels.DIMENSIONS:
+        levels = Counter(r.scores[dim] for r in rows)
+        assert set(levels) == {1, 2, 3, 4, 5}
+        assert max(levels.values()) < 0.5 * len(rows), f"{dim} is dominated by one level: {levels}"
+
+
+# (column, value) to put on an appended copy of a valid row, and what the message must say.
+BAD_ROWS = [
+    ("empathy", "6", "empathy '6' must be an integer from 1 to 5"),
+    ("firmness", "", "firmness '' must be an integer from 1 to 5"),
+    ("clarity", "4.5", "clarity '4.5' must be an integer from 1 to 5"),
+    ("violations", "menace", "violation 'menace' is not in the fixed list"),
+    ("violations", "threat; insult", "violation ' insult' is not in the fixed list"),
+    ("violations", "threat;threat", "violation 'threat' is listed twice"),
+    ("split", "test", "split 'test' must be one of tune, holdout"),
+    ("kind", "great", "kind 'great' must be one of"),
+    ("id", "t001", "id t001 is already used on line 2"),
+    ("id", "x1", "id 'x1' must look like t001"),
+    ("note", " ", "note is empty"),
+    ("agent_text", "", "agent_text is empty"),
+]
+
+
+def _with_extra_row(tmp_path: Path, **changes: str) -> tuple[Path, int]:
+    rows = _read(SHIPPED)
+    good = next(r for r in rows if r["kind"] == "good")
+    extra = dict(good, id="t999", agent_text="Bonjour, ceci est un tour ajouté pour le test.")
+    extra.update(changes)
+    path = _write(tmp_path / "turns.csv", rows + [extra])
+    return path, _physical_lines(path)  # the appended record starts on the last line
+
+
+@pytest.mark.parametrize("column,value,message", BAD_ROWS)
+def test_a_bad_row_is_reported_with_file_and_line(tmp_path, column, value, message):
+    path, line = _with_extra_row(tmp_path, **{column: value})
+    report = check_labels.check(path)
+    assert not report.ok
+    assert any(p.startswith(f"{path}:{line}: ") and message in p for p in report.problems), report.problems
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"kind": "good", "violations": "threat"}, "kind good cannot carry violations"),
+    ({"kind": "violation", "violations": ""}, "kind violation needs at least one category"),
+    ({"kind": "good", "empathy": "2"}, "kind good needs every dimension at 3 or more"),
+    ({"kind": "bad", "empathy": "3", "firmness": "4", "clarity": "5"}, "kind bad needs at least one dimension at 1 or 2"),
+    ({"kind": "gaming", "empathy": "4", "firmness": "4", "clarity": "4"}, "kind gaming needs the gamed dimension at 3 or less"),
+])
+def test_labels_must_agree_with_the_kind(tmp_path, changes, message):
+    path, line = _with_extra_row(tmp_path, **changes)
+    problems = check_labels.check(path).problems
+    assert [p for p in problems if p.startswith(f"{path}:{line}: ") and message in p], problems
+
+
+def test_a_repeated_turn_is_reported(tmp_path):
+    first_text = _read(SHIPPED)[0]["agent_text"]
+    path, line = _with_extra_row(tmp_path, agent_text=first_text)
+    assert f"{path}:{line}: agent_text repeats the row on line 2; every turn must be distinct" in check_labels.check(path).problems
+
+
+def test_command_line_exits_1_naming_the_bad_row(tmp_path):
+    path, line = _with_extra_row(tmp_path, empathy="0")
+    result = _run(path)
+    assert result.returncode == 1
+    assert f"{path}:{line}: empathy '0' must be an integer from 1 to 5" in result.stderr
+
+
+def test_a_copy_of_the_shipped_file_passes(tmp_path):
+    path = _write(tmp_path / "copy.csv", _read(SHIPPED))
+    assert _run(path).returncode == 0
+
+
+def test_wrong_header_and_missing_field(tmp_path):
+    rows = _read(SHIPPED)
+    bad_header = tmp_path / "header.csv"
+    bad_header.write_text("id,split,agent_text\n", encoding="utf-8")
+    assert check_labels.check(bad_header).problems == [f"{bad_header}:1: header must be exactly {','.join(check_labels.COLUMNS)}"]
+
+    short = _write(tmp_path / "short.csv", rows)
+    with open(short, "a", newline="", encoding="utf-8") as fh:
+        fh.write("t999,tune,,Bonjour,3,3,3,,good\r\n")
+    line = _physical_lines(short)
+    assert f"{short}:{line}: 9 fields, expected 10 (quote fields containing commas)" in check_labels.check(short).problems
+
+
+def test_whole_file_rules(tmp_path):
+    rows = _read(SHIPPED)
+    no_holdout_fees = [r for r in rows if not (r["split"] == "holdout" and "fees" in r["violations"])]
+    path = _write(tmp_path / "fees.csv", no_holdout_fees)
+    assert f"{path}: dataset: violation fees has no row in split holdout" in check_labels.check(path).problems
+
+    no_fives = [dict(r, empathy="4" if r["empathy"] == "5" else r["empathy"]) for r in rows]
+    path = _write(tmp_path / "levels.csv", no_fives)
+    assert f"{path}: dataset: empathy never uses level(s) 5" in check_labels.check(path).problems
+
+
+def test_unreadable_inputs(tmp_path):
+    missing = tmp_path / "nope.csv"
+    assert check_labels.check(missing).problems[0].startswith(f"{missing}:1: cannot read the file")
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes((",".join(check_labels.COLUMNS) + "\r\nt001,tune,,Déjà,3,3,3,,good,x\r\n").encode("latin-1"))
+    assert check_labels.check(latin1).problems == [f"{latin1}:1: not UTF-8; save the file as UTF-8"]
+    result = _run(missing)
+    assert result.returncode == 1 and f"{missing}:1: cannot read the file" in result.stderr

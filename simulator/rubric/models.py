@@ -201,9 +201,25 @@ class Rule(StrictModel):
     negatable: bool = Field(
         True, description="A match negated in its clause (\"nous n'allons pas saisir…\") is not a violation."
     )
-    debtor_cue: str | None = Field(None, description="Only after the debtor voiced this cue (e.g. third_party).")
-    segment: Literal["b2b", "b2c"] | None = Field(None, description="Only for this segment (when known).")
+    debtor_cue: str | list[str] | None = Field(
+        None, description="Only after the debtor voiced this cue (or one of these), e.g. third_party."
+    )
+    segment: Literal["b2b", "b2c"] | None = Field(
+        None, description="Only for this segment; a rule with a segment is skipped when the call's segment is unknown."
+    )
+
+    @property
+    def cues(self) -> list[str]:
+        if self.debtor_cue is None:
+            return []
+        return [self.debtor_cue] if isinstance(self.debtor_cue, str) else list(self.debtor_cue)
     fix: Localized | None = Field(None, description="What to say instead, shown with the violation.")
+    excerpt_due_after: list[str] = Field(
+        default_factory=lambda: ["pickup"],
+        description="required rules, for a turn scored out of its call (a labelled row, one line): the disclosure "
+        "counts as not yet made only after these debtor cues (or when no debtor line precedes); otherwise it is "
+        "assumed made earlier in the call.",
+    )
 
     @field_validator("patterns", "trigger", "unless")
     @classmethod
@@ -363,8 +379,9 @@ class Rubric(StrictModel):
                 raise ValueError(f"missed_cues: unknown debtor cue {missed.debtor_cue!r}")
         for pack in self.packs:
             for rule in pack.rules:
-                if rule.debtor_cue and rule.debtor_cue not in cues:
-                    raise ValueError(f"rule {rule.id}: unknown debtor cue {rule.debtor_cue!r}")
+                for cue in rule.cues + (rule.excerpt_due_after if rule.kind == "required" else []):
+                    if cue not in cues:
+                        raise ValueError(f"rule {rule.id}: unknown debtor cue {cue!r} (define it under debtor_cues)")
         known = set(ids)
         for dim_id, dim in self.dimensions.items():
             for tip in dim.tips:

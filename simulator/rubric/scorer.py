@@ -189,7 +189,7 @@ class _Stage:
 
 
 _NEGATION = {
-    "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement|plus)(?!\w)"),
+    "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
 }
 _CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
@@ -254,15 +254,19 @@ class Scorer:
     def ref(self) -> str:
         return self.rubric.ref
 
-    def session(self, *, segment: str | None = None, disclosed: bool = False) -> "ScoringSession":
-        """Score a call turn by turn. `disclosed`: the required disclosures were made before (mid-call excerpt)."""
+    def session(self, *, segment: str | None = None, disclosed: bool | set[str] = False) -> "ScoringSession":
+        """Score a call turn by turn. `disclosed`: the required disclosures (all, or these rule ids) were
+        already made before the first turn scored (a mid-call excerpt)."""
         return ScoringSession(self, segment=segment, disclosed=disclosed)
 
     def score_isolated(self, agent_text: str, debtor_before: str = "", *, segment: str | None = None) -> TurnScore:
-        """One turn out of its call (labelled rows, single lines): disclosures are assumed made unless
-        the debtor's line is a pick-up ("Allô ?") — then this is the opening turn."""
-        opening = not debtor_before.strip() or self.hears(debtor_before, "pickup")
-        session = self.session(segment=segment, disclosed=not opening)
+        """One turn out of its call (a labelled row, a single line). A required disclosure counts as already
+        made unless the debtor's line shows it is still due (a pick-up: "Allô ?"; see `excerpt_due_after`)
+        or no debtor line precedes (the agent opens the call)."""
+        cues = set(self.debtor_cues(debtor_before)) if debtor_before.strip() else None
+        made = {r.spec.id for r in self.required
+                if cues is not None and not cues.intersection(r.spec.excerpt_due_after)}
+        session = self.session(segment=segment, disclosed=made)
         if debtor_before.strip():
             session.hear(debtor_before)
         return session.score(agent_text)
@@ -287,7 +291,7 @@ class _Turn:
 class ScoringSession:
     scorer: Scorer
     segment: str | None = None
-    disclosed: bool = False
+    disclosed: bool | set[str] = False
     cues: list[str] = field(default_factory=list)
     history: list[_Turn] = field(default_factory=list)
     satisfied: set[str] = field(default_factory=set)
@@ -296,8 +300,10 @@ class ScoringSession:
     scores: list[TurnScore] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.disclosed:
+        if self.disclosed is True:
             self.satisfied = {r.spec.id for r in self.scorer.required}
+        elif self.disclosed:
+            self.satisfied = set(self.disclosed)
 
     def hear(self, debtor_text: str) -> list[str]:
         """The debtor spoke: remember the cues of their last turn."""
@@ -363,9 +369,9 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     if scorer.prohibited:
         for rule in scorer.prohibited:
             spec = rule.spec
-            if rule.regex is None or (spec.segment and session.segment and spec.segment != session.segment):
+            if rule.regex is None or (spec.segment and spec.segment != session.segment):
                 continue
-            if spec.debtor_cue and spec.debtor_cue not in session.cues:
+            if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
                 continue
             for start, end in rule.regex.spans(probe):
                 if spec.negatable and _negated(folded, start, scorer.negation):
@@ -383,9 +389,9 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
         spec = rule.spec
         if spec.id in session.satisfied or spec.id in session.reported:
             continue
-        if spec.debtor_cue and spec.debtor_cue not in session.cues:
+        if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
             continue
-        if spec.segment and session.segment and spec.segment != session.segment:
+        if spec.segment and spec.segment != session.segment:
             continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
             spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))

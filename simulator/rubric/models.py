@@ -32,7 +32,7 @@ CATEGORIES: tuple[str, ...] = (
 )
 StageId = Literal["identification", "purpose", "amount_stated", "exploration", "proposal", "commitment", "recap"]
 STAGES: tuple[str, ...] = ("identification", "purpose", "amount_stated", "exploration", "proposal", "commitment", "recap")
-Detector = Literal["amount", "date", "invoice_ref", "instalments", "question"]
+Detector = Literal["amount", "date", "invoice_ref", "instalments", "question", "echo"]
 
 
 class StrictModel(BaseModel):
@@ -128,7 +128,7 @@ class Indicator(StrictModel):
     patterns: PatternsByLang = Field(default_factory=dict, description="Patterns per language (fr, en).")
     detector: Detector | None = Field(
         None, description="A built-in detector instead of (or besides) patterns: amount, date, invoice_ref, "
-        "instalments, question.",
+        "instalments, question, echo (the turn takes up words the debtor just said).",
     )
     context: Context | None = Field(None, description="Count fully only after a debtor cue.")
     repeatable: bool = Field(
@@ -295,7 +295,12 @@ class GamingParams(StrictModel):
     )
     same_turn_cap: int = Field(3, ge=1, le=5, description="Cap on empathy and clarity for a turn said again.")
     formula_repeats: int = Field(
-        3, ge=2, description="The same indicator this many times in one turn is a repeated formula: capped at 3."
+        3, ge=2, description="The same indicator this many times in one turn is a repeated formula."
+    )
+    formula_repeat_cap: int = Field(2, ge=1, le=5, description="Cap on the dimension of a repeated formula.")
+    bare_cues: int = Field(
+        3, ge=2, description="This many cues of one dimension said bare (a cue alone between commas or stops: "
+        "\"j'entends, je comprends, je note\") is a keyword list: capped at `stuffing_cap`.",
     )
     stuffing_hits: int = Field(4, ge=2, description="Positive hits of one dimension from which density is checked.")
     stuffing_coverage: float = Field(
@@ -305,6 +310,9 @@ class GamingParams(StrictModel):
     shouting_upper_ratio: float = Field(0.6, gt=0, le=1, description="Upper-case share of letters that counts as shouting.")
     shouting_min_letters: int = Field(12, ge=1)
     shouting_exclamations: int = Field(3, ge=1, description="This many '!' in one turn also counts as shouting.")
+    shouting_excused_by: list[str] = Field(
+        default_factory=list, description="Debtor cues after which capitals are not shouting (a bad line: \"ça coupe\")."
+    )
     shouting_caps: ViolationCap = Field(
         default_factory=lambda: ViolationCap(empathy=1, firmness=2, clarity=3),
         description="Caps on a shouted turn: shouting is never professional firmness.",

@@ -293,6 +293,7 @@ class ScoringSession:
     segment: str | None = None
     disclosed: bool | set[str] = False
     cues: list[str] = field(default_factory=list)
+    debtor_folded: str = ""
     history: list[_Turn] = field(default_factory=list)
     satisfied: set[str] = field(default_factory=set)
     reported: set[str] = field(default_factory=set)
@@ -306,8 +307,9 @@ class ScoringSession:
             self.satisfied = set(self.disclosed)
 
     def hear(self, debtor_text: str) -> list[str]:
-        """The debtor spoke: remember the cues of their last turn."""
+        """The debtor spoke: remember the cues (and the words) of their last turn."""
         self.cues = self.scorer.debtor_cues(debtor_text)
+        self.debtor_folded = fold(debtor_text)
         return self.cues
 
     def score(self, text: str) -> TurnScore:
@@ -317,6 +319,7 @@ class ScoringSession:
             if stage not in self.stages_covered:
                 self.stages_covered.append(stage)
         self.cues = []
+        self.debtor_folded = ""
         return result
 
 
@@ -339,6 +342,40 @@ def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
 
 
 _SMALL_COUNT = re.compile(r"\b[01]\b")
+_FRAGMENT_EDGE = set(",;:.!?\n")
+
+
+def _is_bare(folded: str, start: int, end: int) -> bool:
+    """A cue said alone between punctuation ("j'entends, je comprends, je note."): a keyword list."""
+    i = start - 1
+    while i >= 0 and folded[i] == " ":
+        i -= 1
+    j = end
+    while j < len(folded) and folded[j] == " ":
+        j += 1
+    return (i < 0 or folded[i] in _FRAGMENT_EDGE) and (j >= len(folded) or folded[j] in _FRAGMENT_EDGE)
+
+
+_CONTENT_WORD = re.compile(r"[a-z0-9]{4,}|[0-9]+")
+_STOP = frozenset("""
+vous nous elle elles sont suis etes avez avons fait faire faut peux peut pouvez pouvons veux voulez cette
+cela comme mais donc alors avec pour dans sans tout tous toute toutes plus moins tres bien aussi encore
+quoi quand comment parce votre notre leur leurs mes mon mais moment juste meme deja rien chose choses
+oui non bonjour merci madame monsieur ecoutez voila enfin bref hein euh facture factures
+that this with have your what when will would could there their about just been from they them
+""".split())
+
+
+def _stem(word: str) -> str:
+    return word[:5]
+
+
+def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
+    """Spans of the turn that take up the debtor's own content words (a faithful reformulation)."""
+    said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
+    if not said:
+        return []
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
 
 
 def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:
@@ -356,6 +393,9 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
             found = detectors.invoice_refs(text)
         elif name == "question":
             found = detectors.questions(text)
+        elif name == "echo":
+            echoed = echo_spans(probe.text, cache.get("_debtor", ""))
+            found = echoed[:1] if len(echoed) >= 2 else []  # two shared words at least; one span as evidence
         else:
             raise ValueError(f"unknown detector {name!r}")
         cache[name] = found
@@ -418,7 +458,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     lang = scorer.language
     probe = scorer.probe(text)
     folded = probe.text
-    det: dict = {}
+    det: dict = {"_debtor": session.debtor_folded}
     ws = words(text)
     n_words = len(ws)
     sents = sentences(text)
@@ -467,6 +507,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     neg = {d: 0.0 for d in DIMENSIONS}
     pos_hits = {d: 0 for d in DIMENSIONS}
     covered = {d: 0 for d in DIMENSIONS}
+    bare = {d: 0 for d in DIMENSIONS}
     fired: set[str] = set()
     phrases: set[str] = set()
     for ind, spans in found:
@@ -484,7 +525,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 weight *= gaming.repeat_decay ** uses
         if len(spans) >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
-            caps.append(Cap.model_construct(dimension=spec.dimension, cap=3,
+            caps.append(Cap.model_construct(dimension=spec.dimension, cap=gaming.formula_repeat_cap,
                                             reason=f"formula repeated: {spec.id} ×{len(spans)}"))
         d = spec.dimension
         if ind.sign > 0:
@@ -492,6 +533,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if not spec.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
                 covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
+                bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
         else:
             neg[d] += weight
         if spec.signal:
@@ -539,11 +581,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 notes.append(f"clarity −{c.readability_penalty}: hard to read ({read.method} {read.value})")
 
     # a cue the trainee should have reacted to
+    worst: dict[str, tuple[float, str]] = {}
     for missed in rubric.missed_cues:
         if missed.debtor_cue in session.cues and pos[missed.dimension] <= 0.3:
-            neg[missed.dimension] += missed.penalty
-            flags.missed_cue = True
-            notes.append(f"{missed.dimension} −{missed.penalty}: the debtor voiced «{missed.debtor_cue}» and the turn ignores it")
+            if missed.penalty > worst.get(missed.dimension, (0.0, ""))[0]:
+                worst[missed.dimension] = (missed.penalty, missed.debtor_cue)
+    for dim_id, (penalty, cue) in worst.items():  # one penalty per dimension: the heaviest cue ignored
+        neg[dim_id] += penalty
+        flags.missed_cue = True
+        notes.append(f"{dim_id} −{penalty}: the debtor voiced «{cue}» and the turn ignores it")
 
     raw: dict[str, float] = {}
     for d in DIMENSIONS:
@@ -553,8 +599,9 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # gaming defences and compliance caps
     ratio, letters = upper_ratio(text)
-    if (letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio) or \
-            text.count("!") >= gaming.shouting_exclamations:
+    excused = any(c in session.cues for c in gaming.shouting_excused_by)
+    if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
+                        or text.count("!") >= gaming.shouting_exclamations):
         flags.shouting = True
         for d in DIMENSIONS:
             cap = getattr(gaming.shouting_caps, d)
@@ -569,10 +616,11 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     for d in DIMENSIONS:
         stuffed = pos_hits[d] >= 2 * gaming.stuffing_hits or (
             pos_hits[d] >= gaming.stuffing_hits and covered[d] / total_words >= gaming.stuffing_coverage)
-        if stuffed:
+        if stuffed or bare[d] >= gaming.bare_cues:
             flags.stuffing = True
-            caps.append(Cap.model_construct(dimension=d, cap=gaming.stuffing_cap,
-                            reason=f"keyword stuffing ({pos_hits[d]} {d} cues in {n_words} words)"))
+            reason = (f"keyword list ({bare[d]} bare {d} cues)" if bare[d] >= gaming.bare_cues
+                      else f"keyword stuffing ({pos_hits[d]} {d} cues in {n_words} words)")
+            caps.append(Cap.model_construct(dimension=d, cap=gaming.stuffing_cap, reason=reason))
     word_set = frozenset(w.lower() for w in ws)
     if len(word_set) >= 3:
         for turn in session.history:

@@ -41,7 +41,7 @@ INSTALMENT_PATTERNS: tuple[str, ...] = (
 )
 
 _DIGIT = re.compile(r"\d")
-_CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres?|dollars?|usd|gbp)\b")
+_CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres? sterling|dollars?|usd|gbp)\b")
 _NUMBER_WORD = re.compile(r"[a-z]+")
 _INVOICE = re.compile(
     r"(?<![\w-])(?:[A-Z]{1,5}[-/]?\d{2,}(?:[-/]\d+)*|\d{4,}[-/]\d+)(?![\w-])"
@@ -63,7 +63,8 @@ def _word_amounts(folded: str) -> list[Span]:
             if gap and k == len(tokens) - 1:
                 break  # something other than spaces between the words and the currency
             words = [t.group() for t in tokens[k:]]
-            if P.words_to_number(words):
+            value = P.words_to_number(words)
+            if value and (value >= 2 or len(words) > 1):  # "a euro", "un euro" are not amounts worth noting
                 best = tokens[k].start()
             else:
                 break

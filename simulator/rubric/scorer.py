@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -345,11 +346,29 @@ _SMALL_COUNT = re.compile(r"\b[01]\b")
 _FRAGMENT_EDGE = set(",;:.!?\n")
 
 
+_DETERMINERS = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
+_ADVERBS = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|really|truly|so|very)\b\s*")
+
+
+def _core(phrase: str) -> str:
+    """A phrase without its adverbs: "je suis vraiment désolée" repeats "je suis désolée"."""
+    return " ".join(_ADVERBS.sub("", phrase).split())
+
+
 def _is_bare(folded: str, start: int, end: int) -> bool:
     """A cue said alone between punctuation ("j'entends, je comprends, je note."): a keyword list."""
     i = start - 1
     while i >= 0 and folded[i] == " ":
         i -= 1
+    while i >= 0 and folded[i].isalpha():  # skip a determiner: "le montant, la date précise, l'engagement"
+        j = i
+        while j >= 0 and folded[j].isalpha():
+            j -= 1
+        if folded[j + 1:i + 1] not in _DETERMINERS:
+            break
+        i = j
+        while i >= 0 and folded[i] == " ":
+            i -= 1
     j = end
     while j < len(folded) and folded[j] == " ":
         j += 1
@@ -523,10 +542,11 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             uses = max(used_before.get(p, 0) for p in said)
             if uses:
                 weight *= gaming.repeat_decay ** uses
-        if len(spans) >= gaming.formula_repeats and not spec.detector:
+        repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
+        if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
             caps.append(Cap.model_construct(dimension=spec.dimension, cap=gaming.formula_repeat_cap,
-                                            reason=f"formula repeated: {spec.id} ×{len(spans)}"))
+                                            reason=f"formula repeated: {spec.id} ×{repeats}"))
         d = spec.dimension
         if ind.sign > 0:
             pos[d] += weight

@@ -131,6 +131,9 @@ class Indicator(StrictModel):
         "instalments, question, echo (the turn takes up words the debtor just said).",
     )
     context: Context | None = Field(None, description="Count fully only after a debtor cue.")
+    per_hit: int = Field(
+        1, ge=1, le=5, description="Count each occurrence, up to this many (fillers, hedges: the more, the worse)."
+    )
     repeatable: bool = Field(
         False, description="Keeps its weight when used again in the next turns (calm repetition of a request); "
         "otherwise a formula already used in the last turns counts less.",
@@ -264,8 +267,16 @@ class ClarityParams(StrictModel):
     short_sentence_bonus: float = Field(0.4, ge=0, le=2)
     long_sentence_penalty: float = Field(0.6, ge=0, le=3)
     very_long_sentence_penalty: float = Field(1.2, ge=0, le=4)
-    questions_ok: int = Field(1, ge=1, description="Questions in one turn before clarity loses (one at a time).")
-    question_penalty: float = Field(0.5, ge=0, le=2, description="Points lost per question over `questions_ok`.")
+    question_penalties: list[float] = Field(
+        default_factory=lambda: [0.0, 0.0, 0.5, 1.3, 2.2],
+        description="Points lost for 0, 1, 2, 3… questions in one turn (the last value holds for more): one at a time.",
+    )
+    options_penalty: float = Field(
+        0.8, ge=0, le=3, description="Points lost when one question offers three options or more (\"ou… ou…\")."
+    )
+    stacked_penalty: float = Field(
+        1.0, ge=0, le=3, description="Points lost when one question stacks three question words (\"quand, combien et comment ?\")."
+    )
     long_turn_words: int = Field(70, ge=10, description="A turn longer than this loses clarity.")
     long_turn_penalty: float = Field(0.8, ge=0, le=3)
     readability: dict[Lang, Literal["kandel_moles", "rix", "flesch"]] = Field(

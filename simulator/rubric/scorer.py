@@ -343,6 +343,8 @@ def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
 
 
 _SMALL_COUNT = re.compile(r"\b[01]\b")
+_OPTION = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
+_ASKWORD = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
 _FRAGMENT_EDGE = set(",;:.!?\n")
 
 
@@ -545,9 +547,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
-            caps.append(Cap.model_construct(dimension=spec.dimension, cap=gaming.formula_repeat_cap,
-                                            reason=f"formula repeated: {spec.id} ×{repeats}"))
+            for dim_id in {spec.dimension, "clarity"}:  # a repeated formula says nothing new: not clear either
+                caps.append(Cap.model_construct(dimension=dim_id, cap=gaming.formula_repeat_cap,
+                                                reason=f"formula repeated: {spec.id} ×{repeats}"))
         d = spec.dimension
+        if spec.per_hit > 1:
+            weight *= min(len(spans), spec.per_hit)
         if ind.sign > 0:
             pos[d] += weight
             if not spec.detector:  # figures and dates are content, not keywords
@@ -580,11 +585,24 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         neg["clarity"] += c.long_sentence_penalty
         flags.long_sentences = True
         notes.append(f"clarity −{c.long_sentence_penalty}: long sentences ({asl:.0f} words on average)")
-    if n_q > c.questions_ok:
-        penalty = min(c.question_penalty * (n_q - c.questions_ok), 2 * c.question_penalty)
+    penalties = c.question_penalties
+    penalty = penalties[min(n_q, len(penalties) - 1)] if penalties else 0.0
+    if penalty:
         neg["clarity"] += penalty
         flags.many_questions = True
         notes.append(f"clarity −{penalty:g}: {n_q} questions in one turn (ask one at a time)")
+    for qs, qe in questions:
+        question = folded[qs:qe]
+        if c.options_penalty and len(_OPTION.findall(question)) >= 2:
+            neg["clarity"] += c.options_penalty
+            flags.many_questions = True
+            notes.append(f"clarity −{c.options_penalty:g}: three options or more in one question")
+            break
+        if c.stacked_penalty and len(_ASKWORD.findall(question)) >= 3:
+            neg["clarity"] += c.stacked_penalty
+            flags.many_questions = True
+            notes.append(f"clarity −{c.stacked_penalty:g}: several questions stacked in one")
+            break
     if n_words > c.long_turn_words:
         neg["clarity"] += c.long_turn_penalty
         notes.append(f"clarity −{c.long_turn_penalty}: long turn ({n_words} words)")
@@ -641,6 +659,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             reason = (f"keyword list ({bare[d]} bare {d} cues)" if bare[d] >= gaming.bare_cues
                       else f"keyword stuffing ({pos_hits[d]} {d} cues in {n_words} words)")
             caps.append(Cap.model_construct(dimension=d, cap=gaming.stuffing_cap, reason=reason))
+            if d != "clarity":  # a list of keywords is not a clear message either
+                caps.append(Cap.model_construct(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
     word_set = frozenset(w.lower() for w in ws)
     if len(word_set) >= 3:
         for turn in session.history:

@@ -1,0 +1,163 @@
+"""`python -m simulator score …` and `calibrate …`: the rubric engine on real transcripts and labels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import RubricError, SimulatorError, TranscriptError
+
+RubricOpt = Annotated[Optional[str], typer.Option(
+    "--rubric", help="Rubric id (fr-default, en-us, en-uk) or YAML path; default: by the transcript's language")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
+    app.command("calibrate")(calibrate)
+    app.command("rubric-schema")(rubric_schema)
+
+
+def _err(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+
+
+def score(
+    paths: Annotated[list[Path], typer.Argument(help="Transcript files (.json, .jsonl, .csv, .txt) or folders")],
+    rubric: RubricOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per transcript per line")] = False,
+    scoring: Annotated[Optional[str], typer.Option("--scoring", help="lexical, judge or blend (default: the setting)")] = None,
+) -> None:
+    """Score real call transcripts with a rubric: per-turn scores, evidence, tips, violations, scorecard."""
+    from .cli import make_settings
+
+    try:
+        settings = make_settings(scoring=scoring)
+        ok = asyncio.run(_score(settings, paths, rubric, as_json))
+    except SimulatorError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if not ok:
+        raise typer.Exit(1)
+
+
+async def _score(settings, paths: list[Path], rubric_ref: str | None, as_json: bool) -> bool:
+    from .rubric.loader import resolve_rubric
+    from .rubric.qa import score_transcript, transcript_json
+    from .rubric.service import TurnScorer
+    from .rubric.transcripts import read_transcripts, transcript_paths
+
+    judge = None
+    if settings.scoring != "lexical":
+        from .llm.factory import build_judge_model, build_model
+
+        judge = build_judge_model(settings) or build_model(settings)
+    ok = True
+    files = transcript_paths(list(paths))
+    if not files:
+        _err("error: no transcript file found (give .json, .jsonl, .csv or .txt files, or a folder holding some)")
+        return False
+    try:
+        for path in files:
+            try:
+                transcripts = read_transcripts(path)
+            except TranscriptError as exc:
+                for problem in exc.problems:
+                    _err(problem)
+                ok = False
+                continue
+            for transcript in transcripts:
+                try:
+                    rubric = resolve_rubric(rubric_ref or settings.rubric, transcript.language, settings.rubrics_dir)
+                except RubricError as exc:
+                    for problem in exc.problems:
+                        _err(problem)
+                    return False
+                scorer = TurnScorer(rubric, transcript.language, mode=settings.scoring, judge=judge)
+                scores, card = await score_transcript(scorer, transcript)
+                if as_json:
+                    sys.stdout.write(json.dumps(transcript_json(transcript, scores, card), ensure_ascii=False) + "\n")
+                else:
+                    typer.echo(format_table(transcript, scores, card))
+    finally:
+        if judge is not None:
+            await judge.aclose()
+    return ok
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(transcript, scores, card) -> str:
+    lines = [f"== {transcript.id} ({transcript.language}, {transcript.path}) — rubric {card.rubric_id}@{card.rubric_version}",
+             f"{'#':>3} {'speaker':7} {'E':>1} {'F':>1} {'C':>1} {'stage':14} text"]
+    for i, (speaker, text) in enumerate(transcript.turns):
+        s = scores.get(i)
+        if s is None:
+            lines.append(f"{i:>3} {speaker:7} {'':1} {'':1} {'':1} {'':14} {_short(text, 70)}")
+            continue
+        sc = s.scores
+        lines.append(f"{i:>3} {speaker:7} {sc['empathy']} {sc['firmness']} {sc['clarity']} {s.stage or '-':14} "
+                     f"{_short(text, 70)}")
+        for v in s.violations:
+            lines.append(f"{'':31}!! {v.rule} ({v.category}): «{v.text}» — {v.reference}")
+        for dim, tip in s.tips.items():
+            lines.append(f"{'':31}tip {dim}: {tip}")
+    means = "  ".join(f"{d} {v:.2f} ({card.trend[d]:+.2f}/turn)" for d, v in card.means.items())
+    lines.append(f"means: {means}")
+    lines.append(f"stages: {', '.join(card.stages_covered) or '-'}   outcome: {card.outcome}")
+    verdict = "PASS" if card.passed else "FAIL"
+    lines.append(f"overall {card.overall:.2f} / pass mark {card.pass_mark:.2f} — {verdict}"
+                 + (f" ({len(card.critical_errors)} critical error(s))" if card.critical_errors else ""))
+    return "\n".join(lines)
+
+
+def calibrate(
+    rubric: Annotated[str, typer.Argument(help="Rubric id or YAML path")],
+    labels: Annotated[Path, typer.Argument(help="Labelled CSV (id,split,debtor_before,agent_text,empathy,firmness,clarity,violations,kind,note)")],
+    split: Annotated[Optional[list[str]], typer.Option("--split", help="tune, holdout or all (repeatable; default: all three)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+) -> None:
+    """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R."""
+    from .rubric.calibrate import calibrate as run, format_reports, read_labels
+    from .rubric.loader import resolve_rubric
+    from .rubric.service import get_scorer
+
+    splits = tuple(split or ("tune", "holdout", "all"))
+    bad = [s for s in splits if s not in ("tune", "holdout", "all")]
+    try:
+        if bad:
+            raise SimulatorError(f"unknown split {', '.join(bad)} (use tune, holdout or all)")
+        rubric_file = resolve_rubric(rubric)
+        rows = read_labels(labels)
+        reports = run(get_scorer(rubric_file), rows, splits)
+    except RubricError as exc:
+        for problem in exc.problems:
+            _err(problem)
+        raise typer.Exit(1) from None
+    except SimulatorError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "labels": str(labels),
+                               "reports": [r.to_json() for r in reports]}, ensure_ascii=False))
+    else:
+        typer.echo(f"rubric {rubric_file.rubric.ref} vs {labels}")
+        typer.echo(format_reports(reports))
+
+
+def rubric_schema(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON Schemas")] = Path("schemas"),
+) -> None:
+    """Write the JSON Schemas of rubric files and compliance packs (for editors' autocompletion)."""
+    from .rubric.models import pack_json_schema, rubric_json_schema
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in (("rubric.schema.json", rubric_json_schema()), ("compliance-pack.schema.json", pack_json_schema())):
+        (out / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out / name}")

@@ -349,7 +349,8 @@ _FRAGMENT_EDGE = set(",;:.!?\n")
 
 
 _DETERMINERS = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
-_ADVERBS = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|really|truly|so|very)\b\s*")
+_ADVERBS = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
+                      r"et|mais|oh|ah|bon|really|truly|so|very|again|and|but)\b\s*")
 
 
 def _core(phrase: str) -> str:
@@ -358,7 +359,10 @@ def _core(phrase: str) -> str:
 
 
 def _is_bare(folded: str, start: int, end: int) -> bool:
-    """A cue said alone between punctuation ("j'entends, je comprends, je note."): a keyword list."""
+    """A short cue (three words at most) said alone between punctuation ("j'entends, je comprends, je
+    note.", "date précise ? montant ?"): an item of a keyword list, not a sentence."""
+    if len(folded[start:end].split()) > 3:
+        return False
     i = start - 1
     while i >= 0 and folded[i] == " ":
         i -= 1

@@ -1,5 +1,6 @@
 """The practice tab in Debian's Chromium, driven by Playwright, on the scripted model."""
 
+import re
 import sqlite3
 
 import pytest
@@ -56,15 +57,29 @@ def test_a_whole_practice_call(app, page, tmp_path):
     page.locator("#send").click()
     expect(chat).to_contain_text(REPLIES[0])
     expect(box).to_be_editable()
-    box.fill("Quand pouvez-vous régler la facture F-7781 ?")
+    # practice mode: the turn's E/F/C badges appear
+    badge = page.locator("#turn-score .badge[data-dim='empathy']")
+    expect(badge).to_be_visible()
+    expect(page.locator("#turn-score .badge")).to_have_count(3)
+    expect(page.locator("#scorecard .scorecard")).to_have_count(0)  # not before the end of the call
+    box.fill("Ben euh, faut payer, quand vous voulez, pas de souci.")
     box.press("Enter")
     expect(chat).to_contain_text(REPLIES[1])
+    # a weak turn: a red badge and a tip for the weak dimension
+    expect(page.locator("#turn-score .badge[data-dim='firmness']")).to_have_attribute("data-score", re.compile("^[12]$"))
+    expect(page.locator("#turn-score .tip[data-dim='firmness']")).to_contain_text("Conseil (Fermeté)")
     page.screenshot(path=str(tmp_path / "practice.png"))
     # hang up
     page.locator("#end-call").click()
     expect(page.locator("#call-status")).to_contain_text("Appel terminé : 5 répliques enregistrées")
     expect(page.locator("#call-status")).to_contain_text("Issue de l'appel : aucun engagement (NO_COMMITMENT)")
     expect(box).to_be_disabled()
+    # the scorecard at the end of the call
+    card = page.locator("#scorecard .scorecard")
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("Bilan de l'appel")
+    expect(card.locator("tr[data-dim='firmness']")).to_contain_text("Fermeté")
+    expect(card).to_contain_text("2 répliques notées")
     # every turn is in the database
     db = sqlite3.connect(tmp_path / "data" / "simulator.db")
     rows = db.execute("SELECT t.speaker, t.text, s.status, s.scenario_id FROM turns t JOIN sessions s ON s.id = t.session_id "
@@ -91,3 +106,9 @@ def test_an_insulting_trainee_is_hung_up_on_in_exam_mode(app, page):
     box.press("Enter")
     expect(page.locator("#call-status")).to_contain_text("le débiteur a raccroché (HUNG_UP)")
     expect(box).to_be_disabled()
+    expect(page.locator("#turn-score .badge")).to_have_count(0)  # exam mode: no feedback during the call
+    card = page.locator("#scorecard .scorecard")  # …but the scorecard at the end, with the offending words
+    expect(card).to_have_attribute("data-passed", "false")
+    expect(card.locator(".verdict")).to_contain_text("Échoué")
+    expect(card.locator("li.critical[data-rule='FR-INSULT']")).to_contain_text("Escroc")
+    expect(card.locator("li.critical[data-rule='FR-THREAT']")).to_contain_text("huissier")

@@ -60,6 +60,7 @@ def fold(text: str) -> str:
 
 def fold_pattern(pattern: str) -> str:
     """Fold a trainer's pattern the way `fold` folds the text; spaces match any run of spaces."""
+    pattern = pattern.strip()  # the scorer adds the word boundaries; an edge space would forbid them
     out = []
     escaped = in_class = False
     for i, c in enumerate(pattern):

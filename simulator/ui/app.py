@@ -7,6 +7,7 @@ import gradio as gr
 from ..runtime import Simulator
 from .i18n import t
 from .practice import build_practice_tab
+from .scoring import CSS as SCORING_CSS
 
 CSS = """
 .scenario-card table { width: 100%; border-collapse: collapse; }
@@ -36,7 +37,7 @@ def launch(sim: Simulator, *, prevent_thread_lock: bool = False):
         server_name=sim.settings.host,
         server_port=sim.settings.port or None,
         prevent_thread_lock=prevent_thread_lock,
-        css=CSS,
+        css=CSS + SCORING_CSS,
         show_error=True,
         footer_links=[],
     )

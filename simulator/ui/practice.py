@@ -13,6 +13,7 @@ from ..debtor.prompt import money
 from ..errors import SimulatorError
 from ..scenario import ScenarioFile
 from .i18n import t
+from .scoring import scorecard_panel, turn_badges
 from ..runtime import Simulator
 
 
@@ -47,11 +48,6 @@ def mood_gauges(call, lang: str, *, ended: bool = False) -> str:
             f"<div class='bar'><div style='width:{value * 100:.0f}%;background:{colour}'></div></div></div>"
         )
     return f"<div class='mood'><strong>{html.escape(t(lang, 'mood_title'))}</strong>{''.join(bars)}</div>"
-
-
-def hint_for(move, lang: str) -> str:
-    weak = move.weak_point if move else None
-    return t(lang, f"hint_{weak}") if weak else ""
 
 
 def outcome_text(call, lang: str) -> str:
@@ -93,6 +89,8 @@ def build_practice_tab(sim: Simulator) -> None:
         with gr.Column(scale=2):
             status = gr.Markdown(t(lang, "status_idle"), elem_id="call-status")
             gauges = gr.HTML("", elem_id="mood-gauges")
+            feedback = gr.HTML("", elem_id="turn-score")  # practice mode: the last turn's badges and tips
+            scorecard = gr.HTML("", elem_id="scorecard")  # both modes: at the end of the call
             chat = gr.Chatbot(label=t(lang, "chat_label"), elem_id="call-chat", height=460, feedback_options=None,
                               buttons=["copy_all"])
             with gr.Row():
@@ -116,56 +114,60 @@ def build_practice_tab(sim: Simulator) -> None:
         history = [{"role": "assistant", "content": call.history[0].text}]
         name = call.scenario.persona.name
         return (call.id, history, t(lang, "status_active", name=name), gr.update(interactive=True, value=""),
-                gr.update(interactive=True), gr.update(interactive=True), mood_gauges(call, lang))
+                gr.update(interactive=True), gr.update(interactive=True), mood_gauges(call, lang), "", "")
 
     async def on_send(text, history, cid):
         keep = gr.update()
         call = sim.calls.get(cid) if cid else None
         if call is None or not call.active:
             gr.Warning(t(lang, "no_call"))
-            yield history, keep, keep, keep, keep, keep, keep
+            yield history, keep, keep, keep, keep, keep, keep, keep, keep
             return
         if not text or not text.strip():
             gr.Warning(t(lang, "empty_message"))
-            yield history, keep, keep, keep, keep, keep, keep
+            yield history, keep, keep, keep, keep, keep, keep, keep, keep
             return
         history = list(history or []) + [{"role": "user", "content": text.strip()}, {"role": "assistant", "content": "…"}]
-        yield history, gr.update(value="", interactive=False), keep, keep, keep, keep, keep
+        yield history, gr.update(value="", interactive=False), keep, keep, keep, keep, keep, keep, keep
         async for update in call.say(text):
             if update.error:
                 history = history[:-1]
                 gr.Warning(t(lang, "status_backend_error", error=update.error))
-                yield history, gr.update(interactive=True), t(lang, "status_backend_error", error=update.error), keep, keep, keep, keep
+                yield (history, gr.update(interactive=True), t(lang, "status_backend_error", error=update.error),
+                       keep, keep, keep, keep, keep, keep)
                 return
             history[-1] = {"role": "assistant", "content": update.text or "…"}
+            badges = turn_badges(update.score, lang, turn=len(call.scored)) if call.mode == "practice" else ""
             if update.ended:
                 off = gr.update(interactive=False)
                 await sim.end_call(call.id)  # already ended by the engine: just leaves the live calls
-                yield (history, off, outcome_text(call, lang), mood_gauges(call, lang, ended=True), off, off, None)
+                yield (history, off, outcome_text(call, lang), mood_gauges(call, lang, ended=True), off, off, None,
+                       badges, scorecard_panel(call.scorecard, lang))
             elif update.done:
                 status_line = t(lang, "status_active", name=call.scenario.persona.name)
-                hint = hint_for(update.move, lang) if call.mode == "practice" else ""
-                yield (history, gr.update(interactive=True), f"{status_line}\n\n{hint}" if hint else status_line,
-                       mood_gauges(call, lang), keep, keep, keep)
+                yield (history, gr.update(interactive=True), status_line, mood_gauges(call, lang), keep, keep, keep,
+                       badges, keep)
             elif update.retrying:
-                yield history, keep, t(lang, "status_retrying"), keep, keep, keep, keep
+                yield history, keep, t(lang, "status_retrying"), keep, keep, keep, keep, keep, keep
             else:
-                yield history, keep, keep, keep, keep, keep, keep
+                yield history, keep, keep, keep, keep, keep, keep, keep, keep
 
     async def on_end(cid):
-        status_text, gauge_html = t(lang, "status_idle"), ""
+        status_text, gauge_html, card_html = t(lang, "status_idle"), "", ""
         call = sim.calls.get(cid) if cid else None
         if call is not None:
             await sim.end_call(cid)
             status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"
             gauge_html = mood_gauges(call, lang, ended=True)
+            card_html = scorecard_panel(call.scorecard, lang)
         off = gr.update(interactive=False)
-        return None, status_text, off, off, off, gauge_html
+        return None, status_text, off, off, off, gauge_html, card_html
 
     scenario.change(on_scenario, scenario, card)
-    start.click(on_start, [scenario, mode, call_id], [call_id, chat, status, message, send, end, gauges])
-    send_event = dict(fn=on_send, inputs=[message, chat, call_id], outputs=[chat, message, status, gauges, send, end, call_id])
+    start.click(on_start, [scenario, mode, call_id], [call_id, chat, status, message, send, end, gauges, feedback, scorecard])
+    send_event = dict(fn=on_send, inputs=[message, chat, call_id],
+                      outputs=[chat, message, status, gauges, send, end, call_id, feedback, scorecard])
     send.click(**send_event)
     message.submit(**send_event)
-    end.click(on_end, call_id, [call_id, status, message, send, end, gauges])
-    chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges])  # clearing the call hangs up
+    end.click(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])
+    chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])  # clearing the call hangs up

@@ -1,0 +1,82 @@
+"""HTML for the rubric's verdicts: per-turn badges and tips, the end-of-call scorecard."""
+
+from __future__ import annotations
+
+import html
+
+from ..rubric.models import DIMENSIONS
+from ..rubric.scorecard import Scorecard
+from ..rubric.scorer import TurnScore
+from .i18n import t
+
+CSS = """
+.turn-score { display: flex; flex-wrap: wrap; gap: .4em; align-items: center; }
+.turn-score .badge { border-radius: 4px; padding: 1px 8px; font-weight: 600; color: #fff; }
+.badge[data-score='1'], .badge[data-score='2'] { background: #c62828; }
+.badge[data-score='3'] { background: #f9a825; color: #222; }
+.badge[data-score='4'], .badge[data-score='5'] { background: #2e7d32; }
+.turn-score .tip, .turn-score .violation { flex-basis: 100%; margin: .2em 0 0; }
+.turn-score .violation, .scorecard .critical { color: #b71c1c; }
+.scorecard table { border-collapse: collapse; }
+.scorecard td, .scorecard th { padding: 2px 10px 2px 0; border: 0; text-align: left; }
+.scorecard .verdict[data-passed='true'] { color: #2e7d32; }
+.scorecard .verdict[data-passed='false'] { color: #b71c1c; }
+"""
+
+
+def _e(text) -> str:
+    return html.escape(str(text))
+
+
+def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) -> str:
+    """E/F/C badges of the trainee's last turn, its tips and any critical error."""
+    if score is None:
+        return ""
+    badges = "".join(
+        f"<span class='badge' data-dim='{d}' data-score='{score.scores[d]}' title='{_e(t(lang, f'dim_{d}'))}'>"
+        f"{_e(t(lang, f'badge_{d}'))} {score.scores[d]}</span>"
+        for d in DIMENSIONS
+    )
+    parts = [f"<strong>{_e(t(lang, 'last_turn'))}</strong>{badges}"]
+    for v in score.violations:
+        parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'critical_error', rule=v.rule, text=v.text))}"
+                     + (f" {_e(v.fix)}" if v.fix else "") + "</p>")
+    for d, tip in score.tips.items():
+        parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'tip', dim=t(lang, f'dim_{d}'), tip=tip))}</p>")
+    attr = f" data-turn='{turn}'" if turn is not None else ""
+    return f"<div class='turn-score'{attr}>{''.join(parts)}</div>"
+
+
+def _trend(value: float) -> str:
+    return "↗" if value > 0.15 else "↘" if value < -0.15 else "→"
+
+
+def scorecard_panel(card: Scorecard | None, lang: str, texts: dict[int, str] | None = None) -> str:
+    """The call's scorecard: means and trend per dimension, overall, pass/fail, critical errors."""
+    if card is None:
+        return ""
+    rows = "".join(
+        f"<tr data-dim='{d}'><th>{_e(t(lang, f'dim_{d}'))}</th><td>{card.means[d]:.1f} / 5</td>"
+        f"<td title='{_e(t(lang, 'trend'))}'>{_trend(card.trend[d])}</td></tr>"
+        for d in DIMENSIONS
+    )
+    verdict = t(lang, "passed" if card.passed else "failed")
+    errors = "".join(
+        f"<li class='critical' data-rule='{_e(e.rule)}'>{_e(t(lang, 'critical_error', rule=e.rule, text=e.text))}"
+        f" <small>({_e(e.reference)})</small></li>" for e in card.critical_errors
+    ) or f"<li>{_e(t(lang, 'no_critical_error'))}</li>"
+    stages = ", ".join(t(lang, f"stage_{s}") for s in card.stages_covered) or "—"
+    missing = ", ".join(t(lang, f"stage_{s}") for s in card.stages_missing)
+    outcome = t(lang, f"outcome_{card.outcome}") if card.outcome else "—"
+    return (
+        f"<div class='scorecard' data-passed='{str(card.passed).lower()}' data-overall='{card.overall:.2f}'>"
+        f"<h3>{_e(t(lang, 'scorecard_title'))}</h3>"
+        f"<p class='verdict' data-passed='{str(card.passed).lower()}'><strong>{_e(verdict)}</strong> — "
+        f"{_e(t(lang, 'overall', overall=f'{card.overall:.2f}', mark=f'{card.pass_mark:.1f}'))}</p>"
+        f"<table>{rows}</table>"
+        f"<p>{_e(t(lang, 'turns_scored', n=card.turns_scored))} · {_e(t(lang, 'outcome', label=outcome))}</p>"
+        f"<p>{_e(t(lang, 'stages_covered'))} : {_e(stages)}"
+        + (f"<br><small>{_e(t(lang, 'stages_missing'))} : {_e(missing)}</small>" if missing else "")
+        + f"</p><strong>{_e(t(lang, 'critical_errors'))}</strong><ul>{errors}</ul>"
+        f"<p><small>{_e(t(lang, 'rubric_used', rubric=f'{card.rubric_id}@{card.rubric_version}'))}</small></p></div>"
+    )

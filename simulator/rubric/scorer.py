@@ -29,17 +29,21 @@ from .text import fold, fold_pattern, readability, sentences, upper_ratio, words
 
 
 # --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
-class Evidence(BaseModel):
+# The parts of a scored turn are plain dataclasses (the hot path builds several per turn; pydantic
+# serialises them inside TurnScore all the same).
+@dataclass(slots=True)
+class Evidence:
     dimension: str
     start: int
     end: int
     text: str
     polarity: str
     indicator: str
-    weight: float = Field(description="Points counted after context, repetition and diminishing returns.")
+    weight: float  # points counted after context, repetition and diminishing returns
 
 
-class Violation(BaseModel):
+@dataclass(slots=True)
+class Violation:
     rule: str
     category: str
     start: int
@@ -50,7 +54,8 @@ class Violation(BaseModel):
     fix: str | None = None
 
 
-class Flags(BaseModel):
+@dataclass(slots=True)
+class Flags:
     hostile: bool = False
     shouting: bool = False
     long_turn: bool = False
@@ -67,13 +72,15 @@ class Flags(BaseModel):
     violation: bool = False
 
 
-class Cap(BaseModel):
+@dataclass(slots=True)
+class Cap:
     dimension: str
     cap: int
     reason: str
 
 
-class Metrics(BaseModel):
+@dataclass(slots=True)
+class Metrics:
     words: int
     sentences: int
     mean_sentence_words: float
@@ -122,12 +129,13 @@ class _Re:
         end = len(probe.text) if end is None else end
         found = []
         hits = probe.hits
+        text = probe.text
         for i in candidates or ():
             regex, gate = self.parts[i]
             if passes(gate, hits):
-                found.extend(m.span() for m in regex.finditer(probe.text, start, end))
+                found.extend(_bounded(regex, text, start, end))
         if self.rest is not None:
-            found.extend(m.span() for m in self.rest.finditer(probe.text, start, end))
+            found.extend(_bounded(self.rest, text, start, end))
         if len(found) > 1:
             found.sort()
             # overlapping matches of different phrases: keep the first, longest
@@ -146,7 +154,27 @@ class _Re:
 
 
 def _wrap(body: str) -> re.Pattern:
-    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+    # No leading (?<!\w): a look-behind at the start stops `re` from jumping to the pattern's literal
+    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead.
+    return re.compile(rf"(?:{body})(?!\w)")
+
+
+def _bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    search = regex.search
+    pos = start
+    while True:
+        m = search(text, pos, end)
+        if m is None:
+            return spans
+        s = m.start()
+        if s > 0:
+            c = text[s - 1]
+            if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
+                pos = s + 1
+                continue
+        spans.append(m.span())
+        pos = max(m.end(), s + 1)
 
 
 @lru_cache(maxsize=2048)
@@ -434,7 +462,9 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     if scorer.prohibited:
         for rule in scorer.prohibited:
             spec = rule.spec
-            if rule.regex is None or (spec.segment and spec.segment != session.segment):
+            if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.candidates):
+                continue
+            if spec.segment and spec.segment != session.segment:
                 continue
             if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
                 continue
@@ -445,7 +475,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     s, e = _sentence_of(folded, start, end)
                     if rule.unless.search(probe, s, e):
                         continue
-                found.append(Violation.model_construct(
+                found.append(Violation(
                     rule=spec.id, category=spec.category, start=start, end=end, text=text[start:end],
                     reference=spec.reference, description=spec.description.get(lang),
                     fix=spec.fix.get(lang) if spec.fix else None))
@@ -470,7 +500,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
             span = spans[0]
         if span is not None:
             session.reported.add(spec.id)
-            found.append(Violation.model_construct(
+            found.append(Violation(
                 rule=spec.id, category=spec.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
                 reference=spec.reference, description=spec.description.get(lang),
                 fix=spec.fix.get(lang) if spec.fix else None))
@@ -488,7 +518,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     n_words = len(ws)
     sents = sentences(text)
     n_sent = max(1, len(sents))
-    flags = Flags.model_construct()
+    flags = Flags()
     notes: list[str] = []
     caps: list[Cap] = []
     evidence: list[Evidence] = []
@@ -552,7 +582,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
             for dim_id in {spec.dimension, "clarity"}:  # a repeated formula says nothing new: not clear either
-                caps.append(Cap.model_construct(dimension=dim_id, cap=gaming.formula_repeat_cap,
+                caps.append(Cap(dimension=dim_id, cap=gaming.formula_repeat_cap,
                                                 reason=f"formula repeated: {spec.id} ×{repeats}"))
         d = spec.dimension
         if spec.per_hit > 1:
@@ -568,7 +598,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         if spec.signal:
             setattr(flags, spec.signal, True)
         for s, e in spans[:3]:
-            evidence.append(Evidence.model_construct(
+            evidence.append(Evidence(
                 dimension=d, start=s, end=e, text=text[s:e], polarity=spec.polarity, indicator=spec.id,
                 weight=round(weight * ind.sign, 2)))
 
@@ -648,12 +678,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         for d in DIMENSIONS:
             cap = getattr(gaming.shouting_caps, d)
             if cap is not None:
-                caps.append(Cap.model_construct(dimension=d, cap=cap, reason="shouting"))
+                caps.append(Cap(dimension=d, cap=cap, reason="shouting"))
     if n_words > gaming.max_turn_words:
         flags.long_turn = True
         for d in DIMENSIONS:
             cap = gaming.long_turn_cap - (1 if d == "clarity" else 0)
-            caps.append(Cap.model_construct(dimension=d, cap=max(1, cap), reason=f"very long turn ({n_words} words)"))
+            caps.append(Cap(dimension=d, cap=max(1, cap), reason=f"very long turn ({n_words} words)"))
     total_words = max(n_words, 1)
     for d in DIMENSIONS:
         stuffed = pos_hits[d] >= 2 * gaming.stuffing_hits or (
@@ -662,9 +692,9 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             flags.stuffing = True
             reason = (f"keyword list ({bare[d]} bare {d} cues)" if bare[d] >= gaming.bare_cues
                       else f"keyword stuffing ({pos_hits[d]} {d} cues in {n_words} words)")
-            caps.append(Cap.model_construct(dimension=d, cap=gaming.stuffing_cap, reason=reason))
+            caps.append(Cap(dimension=d, cap=gaming.stuffing_cap, reason=reason))
             if d != "clarity":  # a list of keywords is not a clear message either
-                caps.append(Cap.model_construct(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
+                caps.append(Cap(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
     word_set = frozenset(w.lower() for w in ws)
     if len(word_set) >= 3:
         for turn in session.history:
@@ -672,7 +702,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if union and len(word_set & turn.words) / len(union) >= gaming.same_turn_similarity:
                 flags.repeated = True
                 for d in ("empathy", "clarity"):
-                    caps.append(Cap.model_construct(dimension=d, cap=gaming.same_turn_cap, reason="the same turn said again"))
+                    caps.append(Cap(dimension=d, cap=gaming.same_turn_cap, reason="the same turn said again"))
                 break
 
     violations = _violations(scorer, session, text, probe, det)
@@ -685,7 +715,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             for d in DIMENSIONS:
                 cap = getattr(cap_spec, d)
                 if cap is not None:
-                    caps.append(Cap.model_construct(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
+                    caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
     flags.hostile = flags.shouting or any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:
@@ -706,7 +736,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # tips for weak dimensions
     tips: dict[str, str] = {}
-    flag_values = flags.__dict__
+    flag_values = {name: getattr(flags, name) for name in Flags.__slots__}
     for d in DIMENSIONS:
         dim = rubric.dimensions[d]
         if scores[d] >= dim.weak_below:
@@ -730,7 +760,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
         evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
         debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
-        metrics=Metrics.model_construct(
+        metrics=Metrics(
             words=n_words, sentences=len(sents), mean_sentence_words=round(asl, 1), questions=n_q,
             upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
         scoring="lexical", lexical=None, judge=None,

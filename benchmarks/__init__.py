@@ -1,0 +1,1 @@
+"""Speed benchmarks (`make bench`): results go to BENCHMARKS.md with the machine, the date and medians."""

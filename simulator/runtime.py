@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .errors import SimulatorError
 from .llm.base import ChatModel
-from .llm.factory import build_model
+from .llm.factory import build_model, token_budget
 from .scenario import LoadResult, load_scenarios
 from .session import CallSession
 from .settings import Settings
@@ -21,6 +21,7 @@ class Simulator:
         self.model = model or build_model(settings)
         self.scenarios: LoadResult = load_scenarios(settings.scenarios_dir)
         self.calls: dict[str, CallSession] = {}
+        self.budget = token_budget(settings, self.model)
 
     def reload_scenarios(self) -> LoadResult:
         self.scenarios = load_scenarios(self.settings.scenarios_dir)
@@ -34,7 +35,7 @@ class Simulator:
         call = CallSession(
             scenario, self.model, self.store, backend=self.settings.backend,
             prompt_format=self.settings.resolved_prompt_format, trainee=trainee, mode=mode,
-            warm=self.settings.backend == "embedded",
+            warm=self.settings.backend == "embedded", budget=self.budget,
         )
         await call.start()
         self.calls[call.id] = call

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .debtor.engine import DebtorEngine, Move, fallback_for
-from .debtor.guards import GuardEvent, check_reply, clean_reply
+from .debtor.guards import GuardEvent, check_reply, clean_reply, trim_long
 from .debtor.prompt import PromptBuilder, TranscriptLine
+from .llm.tokens import TokenBudget
 from .errors import LLMError, LLMStreamInterrupted, SimulatorError
 from .llm.base import ChatModel
 from .scenario import ScenarioFile
@@ -55,6 +56,7 @@ class CallSession:
         trainee: str | None = None,
         mode: str = "practice",
         warm: bool = False,
+        budget: TokenBudget | None = None,
     ):
         self.scenario_file = scenario
         self.scenario = scenario.scenario
@@ -64,9 +66,9 @@ class CallSession:
         self.trainee = trainee
         self.mode = mode
         self.warm = warm
-        self.prompt = PromptBuilder(self.scenario, prompt_format)
         self.history: list[TranscriptLine] = []
         self.engine = DebtorEngine(self.scenario)
+        self.prompt = PromptBuilder(self.scenario, prompt_format, budget=budget, known_facts=self.engine.revealed_facts)
         self.id: str | None = None
         self.status: str = "new"
         self._warmup: asyncio.Task | None = None
@@ -165,8 +167,13 @@ class CallSession:
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
             earlier = [line.text for line in self.history if line.speaker == "debtor"]
             failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label, earlier_replies=earlier,
-                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text())
+                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text(),
+                                  language=self.language)
             if failure is None:
+                trimmed = trim_long(reply)
+                if trimmed:
+                    events.append(GuardEvent("too_long", f"{len(reply)} characters, cut to {len(trimmed)}", attempt, "trim"))
+                    reply = trimmed
                 break
             kind, detail = failure
             events.append(GuardEvent(kind, detail, attempt, "retry" if attempt == 0 else "fallback"))

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         description="Path of a GGUF file for the embedded backend instead of the shipped model.",
     )
     embedded_ctx: int = Field(4096, ge=512, description="Context window of the embedded model, in tokens.")
+    context_tokens: int = Field(
+        8192, ge=512,
+        description="Context window of an OpenAI-compatible model, in tokens (the embedded model uses `embedded_ctx`).",
+    )
     embedded_threads: int | None = Field(
         None, ge=1, description="CPU threads of the embedded model (empty: all cores)."
     )

@@ -15,7 +15,9 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-GuardKind = Literal["empty", "meta", "role_swap", "echo", "repeat", "leak", "instructions", "too_long", "error"]
+GuardKind = Literal[
+    "empty", "meta", "role_swap", "echo", "repeat", "leak", "instructions", "language", "too_long", "error",
+]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class GuardEvent:
     kind: GuardKind
     detail: str
     attempt: int
-    action: Literal["retry", "fallback"]
+    action: Literal["retry", "fallback", "trim"]
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "detail": self.detail, "attempt": self.attempt, "action": self.action}
@@ -96,13 +98,61 @@ def leaked_fact(reply: str, locked_facts: list[str], known_text: str) -> str | N
     return None
 
 
+_FR_WORDS = frozenset(
+    "je tu il elle nous vous ils le la les un une des de du et est pas ne que qui pour dans sur avec mais "
+    "ce cette ça mon ma mes votre vos suis sais peux oui non bien très aussi alors faut".split()
+)
+_EN_WORDS = frozenset(
+    "i you he she we they the a an of and is are not that who for in on with but this it my your am "
+    "know can yes no well very also so have will would".split()
+)
+# Scripts a French or English debtor never speaks in (the embedded Qwen model drifts into Chinese).
+_FOREIGN_SCRIPT = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def wrong_language(reply: str, language: str) -> str | None:
+    """Why `reply` is not in `language` (fr or en), or None when it is (or too short to tell)."""
+    foreign = _FOREIGN_SCRIPT.search(reply)
+    if foreign:
+        return f"characters of another script: {foreign.group(0)!r}"
+    words = re.findall(r"[a-zàâçéèêëîïôûùüÿœ']+", reply.lower())
+    if len(words) < 4:
+        return None
+    fr = sum(w in _FR_WORDS for w in words)
+    en = sum(w in _EN_WORDS for w in words)
+    if language == "fr" and en >= 3 and en > 2 * fr:
+        return f"answers in English ({en} English words, {fr} French)"
+    if language == "en" and fr >= 3 and fr > 2 * en:
+        return f"answers in French ({fr} French words, {en} English)"
+    return None
+
+
+MAX_REPLY_CHARS = 320
+
+
+def trim_long(reply: str, limit: int = MAX_REPLY_CHARS) -> str | None:
+    """A reply over `limit` characters cut at the last sentence (or clause) end before it; None if short."""
+    if len(reply) <= limit:
+        return None
+    head = reply[:limit]
+    for marks in (".!?…", ",;:"):
+        end = max(head.rfind(m) for m in marks)
+        if end >= limit // 3:
+            return head[:end + 1] if head[end] in ".!?…" else head[:end].rstrip() + "…"
+    return head[:head.rfind(" ")].rstrip() + "…"
+
+
 def check_reply(
     reply: str, *, last_agent_line: str | None, agent_label: str, earlier_replies: list[str] = (),
-    locked_facts: list[str] = (), known_text: str = "",
+    locked_facts: list[str] = (), known_text: str = "", language: str | None = None,
 ) -> tuple[GuardKind, str] | None:
     """The first guard the reply fails, with a short detail; None when it is fine."""
     if len(reply.strip(" .…-")) < 2:
         return ("empty", "empty reply")
+    if language:
+        wrong = wrong_language(reply, language)
+        if wrong:
+            return ("language", wrong)
     meta = _META.search(reply)
     if meta:
         return ("meta", f"out-of-character talk: {meta.group(0)!r}")

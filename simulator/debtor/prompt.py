@@ -11,10 +11,13 @@ Two formats:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import ConfigError
 from ..llm.base import ChatMessage, GenerationRequest
+from ..llm.tokens import TokenBudget
 from ..scenario import Scenario
 
 Speaker = Literal["agent", "debtor"]
@@ -46,13 +49,16 @@ def money(amount: float, currency: str, language: str) -> str:
 def persona_paragraph(s: Scenario) -> str:
     p, d = s.persona, s.debt
     amount = money(d.amount, d.currency, s.language)
+    # The trainer's example lines set this debtor's own voice (at most four, to keep the prefix short).
+    voice = " ".join(f"« {line} »" if s.language == "fr" else f'"{line}"' for line in s.example_lines[:4])
     if s.language == "fr":
         return (
             f"Personnage : {p.name}, {p.role} ({p.company}). Doit {amount} (facture {d.invoice_ref}, "
             f"impayée depuis {d.days_overdue} jours).\n"
             f"Caractère : {p.personality}\n"
             f"Ce que {p.name} sait de sa situation : {s.situation}\n"
-            f"{p.name} parle comme au téléphone : une à trois phrases courtes, avec ses propres mots, "
+            + (f"Façon de parler de {p.name}, par exemple : {voice}\n" if voice else "")
+            + f"{p.name} parle comme au téléphone : une à trois phrases courtes, avec ses propres mots, "
             f"sans répéter les phrases du chargé de relance."
         )
     return (
@@ -60,7 +66,8 @@ def persona_paragraph(s: Scenario) -> str:
         f"{d.days_overdue} days overdue).\n"
         f"Character traits: {p.personality}\n"
         f"What {p.name} knows of their situation: {s.situation}\n"
-        f"{p.name} speaks as on the phone: one to three short sentences, in their own words, "
+        + (f"How {p.name} talks, for example: {voice}\n" if voice else "")
+        + f"{p.name} speaks as on the phone: one to three short sentences, in their own words, "
         f"never repeating the collector's sentences."
     )
 
@@ -88,12 +95,84 @@ STYLE_EXAMPLE = {
 }
 
 
+EARLIER_CALL = {
+    "fr": "(Début de l'appel résumé : {turns} répliques échangées.{facts})",
+    "en": "(Start of the call, summarised: {turns} lines exchanged.{facts})",
+}
+EARLIER_FACTS = {"fr": " {name} a déjà confié : {facts}.", "en": " {name} has already said: {facts}."}
+
+
 class PromptBuilder:
-    def __init__(self, scenario: Scenario, fmt: Literal["transcript", "chat"] = "transcript", max_tokens: int = 90):
+    """Builds each request; keeps the call inside the model's context window.
+
+    The persona prefix and the engine's direction are always sent. When the
+    transcript no longer fits, the oldest turns are replaced by a one-line
+    summary (turn count and the facts already revealed). The cut is made
+    generously (down to half the room) and then left alone, so the prompt
+    prefix stays identical for the following turns and the KV cache stays warm.
+    """
+
+    def __init__(
+        self, scenario: Scenario, fmt: Literal["transcript", "chat"] = "transcript", max_tokens: int = 90,
+        budget: TokenBudget | None = None, known_facts: Callable[[], list[str]] | None = None,
+    ):
         self.scenario = scenario
         self.fmt = fmt
         self.max_tokens = max_tokens
         self.labels = LABELS[scenario.language]
+        self.budget = budget or TokenBudget.default()
+        self.known_facts = known_facts or (lambda: [])
+        self.cut = 0  # turns before this index are summarised
+        self._summary = ""
+        self._fixed: int | None = None
+        self._line_tokens: dict[tuple[str, str], int] = {}
+
+    # token budget -----------------------------------------------------------
+    def _count_line(self, line: TranscriptLine) -> int:
+        key = (line.speaker, line.text)
+        if key not in self._line_tokens:
+            self._line_tokens[key] = self.budget.counter.count(self._line(line)) + 1
+        return self._line_tokens[key]
+
+    def room(self) -> int:
+        """Tokens left for the transcript once the persona, direction and reply are reserved."""
+        if self._fixed is None:
+            fixed_text = self.prefix() if self.fmt == "transcript" else self._system()
+            # the cue with the longest direction the engine gives is about 80 tokens
+            self._fixed = self.budget.counter.count(fixed_text) + 80
+        room = self.budget.context_tokens - self.budget.margin - self.max_tokens - self._fixed
+        if room < 200:
+            raise ConfigError(
+                f"scenario {self.scenario.id!r}: the persona needs {self._fixed} tokens and the model's context is "
+                f"{self.budget.context_tokens}; shorten the persona or situation, or raise the context "
+                "(SIMULATOR_EMBEDDED_CTX for the embedded model, SIMULATOR_CONTEXT_TOKENS otherwise)"
+            )
+        return room
+
+    def _fit(self, history: list[TranscriptLine]) -> tuple[str, list[TranscriptLine]]:
+        """The summary line and the turns to send in full."""
+        room = self.room()
+        kept = history[self.cut:]
+        used = self.budget.counter.count(self._summary) + sum(self._count_line(line) for line in kept)
+        if used <= room:
+            return self._summary, kept
+        # Cut down to half the room so that the next turns append to a stable prefix.
+        target, total, cut = room // 2, 0, len(history)
+        while cut > self.cut and total + self._count_line(history[cut - 1]) <= target:
+            cut -= 1
+            total += self._count_line(history[cut])
+        cut = max(cut, self.cut + 1)
+        if cut < len(history) - 1 and history[cut].speaker == "debtor":
+            cut += 1  # start the kept part on a trainee line
+        self.cut = min(cut, len(history) - 1)  # never drop the trainee's last line
+        lang = self.scenario.language
+        facts = self.known_facts()
+        facts_text = EARLIER_FACTS[lang].format(name=self.scenario.persona.name, facts=" ; ".join(facts)) if facts else ""
+        self._summary = EARLIER_CALL[lang].format(turns=self.cut, facts=facts_text)
+        return self._summary, history[self.cut:]
+
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        return self.budget.counter.count(request.as_text())
 
     @property
     def debtor_label(self) -> str:
@@ -114,7 +193,8 @@ class PromptBuilder:
         if self.fmt == "chat":
             return self._chat(history, direction, temperature)
         sep = " : " if self.scenario.language == "fr" else ": "
-        body = "\n".join(self._line(line) for line in history)
+        summary, kept = self._fit(history)
+        body = "\n".join(([summary] if summary else []) + [self._line(line) for line in kept])
         cue = f"{self.debtor_label}{f' [{direction}]' if direction else ''}{sep}"
         return GenerationRequest(
             prompt=f"{self.prefix()}{body}\n{cue}",
@@ -129,24 +209,29 @@ class PromptBuilder:
         """A one-token request over the stable prefix, sent while the phone rings."""
         if self.fmt == "chat":
             return self._chat(history, None, 0.0).model_copy(update={"max_tokens": 1})
-        body = "\n".join(self._line(line) for line in history)
+        summary, kept = self._fit(history)
+        body = "\n".join(([summary] if summary else []) + [self._line(line) for line in kept])
         return GenerationRequest(prompt=f"{self.prefix()}{body}\n", max_tokens=1, temperature=0.0)
 
-    def _chat(self, history: list[TranscriptLine], direction: str | None, temperature: float) -> GenerationRequest:
+    def _system(self) -> str:
         s = self.scenario
         if s.language == "fr":
-            system = (
+            return (
                 f"Tu joues {s.persona.name} dans un jeu de rôle de formation au recouvrement. "
                 f"L'utilisateur est le chargé de relance. Réponds uniquement par la réplique de {s.persona.name}, "
                 "sans nom ni guillemets.\n" + persona_paragraph(s)
             )
-        else:
-            system = (
-                f"You play {s.persona.name} in a debt-collection training role-play. The user is the collector. "
-                f"Answer only with {s.persona.name}'s line, without name or quotes.\n" + persona_paragraph(s)
-            )
-        messages = [ChatMessage(role="system", content=system)]
-        for line in history:
+        return (
+            f"You play {s.persona.name} in a debt-collection training role-play. The user is the collector. "
+            f"Answer only with {s.persona.name}'s line, without name or quotes.\n" + persona_paragraph(s)
+        )
+
+    def _chat(self, history: list[TranscriptLine], direction: str | None, temperature: float) -> GenerationRequest:
+        summary, kept = self._fit(history)
+        messages = [ChatMessage(role="system", content=self._system())]
+        if summary:
+            messages.append(ChatMessage(role="system", content=summary))
+        for line in kept:
             messages.append(ChatMessage(role="user" if line.speaker == "agent" else "assistant", content=line.text))
         if direction:
             messages.append(ChatMessage(role="system", content=f"({direction})"))

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import SimulatorError
+from .errors import ConfigError, SimulatorError
 from .settings import Settings
 
 app = typer.Typer(
@@ -153,11 +153,17 @@ def selftest(
     backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
     model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Print a sample transcript of each path")] = False,
+    prompt_format: Annotated[Optional[str], typer.Option(
+        "--prompt-format", help="transcript or chat (default: the setting, auto)")] = None,
 ) -> None:
     """Play each scenario's scripted trainee paths; exit 1 when a path misses its outcome too often."""
     try:
         settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
                                  data_dir=data_dir, scenarios_dir=scenarios_dir)
+        if prompt_format:
+            settings = settings.model_copy(update={"prompt_format": prompt_format})
+            if prompt_format not in ("transcript", "chat", "auto"):
+                raise ConfigError(f"--prompt-format {prompt_format!r}: use transcript, chat or auto")
         ok = asyncio.run(_selftest(settings, scenarios, runs, transcripts))
     except SimulatorError as exc:
         _fail(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,6 +21,11 @@ class PathResult:
     fallbacks: int = 0
     guard_events: Counter = field(default_factory=Counter)
     sample: list[tuple[str, str]] = field(default_factory=list)
+    reply_ms: list[int] = field(default_factory=list)
+
+    @property
+    def median_reply_ms(self) -> int | None:
+        return int(statistics.median(self.reply_ms)) if self.reply_ms else None
 
     @property
     def hit_rate(self) -> float:
@@ -47,6 +53,7 @@ async def run_path(sim: Simulator, scenario_id: str, path, runs: int) -> PathRes
                     for event in update.guard_events:
                         result.guard_events[event.kind] += 1
                         result.fallbacks += event.action == "fallback"
+        result.reply_ms += [t.total_ms for t in sim.store.turns(call.id) if t.speaker == "debtor" and t.total_ms]
         outcome = call.outcome
         await sim.end_call(call.id, reason="selftest_done")
         result.runs += 1
@@ -66,11 +73,12 @@ async def run_selftests(sim: Simulator, scenario_ids: list[str], runs: int = 1) 
 
 
 def format_results(results: list[PathResult]) -> str:
-    lines = [f"{'scenario':22} {'path':22} {'expect':13} {'hit':>6} {'fallback':>9}  outcomes / guard events"]
+    lines = [f"{'scenario':22} {'path':22} {'expect':13} {'hit':>6} {'fallback':>9} {'reply':>7}  outcomes / guard events"]
     for r in results:
         outcomes = ", ".join(f"{k}:{v}" for k, v in r.outcomes.most_common())
         guards = ", ".join(f"{k}:{v}" for k, v in r.guard_events.most_common()) or "-"
         mark = "ok  " if r.passed else "FAIL"
-        lines.append(f"{r.scenario_id:22} {r.path:22} {r.expected:13} {r.hit_rate:6.0%} {r.fallback_rate:9.0%}  "
+        median = f"{r.median_reply_ms / 1000:.1f}s" if r.median_reply_ms is not None else "-"
+        lines.append(f"{r.scenario_id:22} {r.path:22} {r.expected:13} {r.hit_rate:6.0%} {r.fallback_rate:9.0%} {median:>7}  "
                      f"{mark} {outcomes} | {guards}")
     return "\n".join(lines)

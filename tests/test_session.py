@@ -5,6 +5,7 @@ import pytest
 from simulator.errors import LLMConnectionError, LLMStreamInterrupted, SimulatorError
 from simulator.llm import ScriptedModel
 from simulator.runtime import Simulator
+from simulator.debtor.prompt import OPENERS
 from simulator.session import RETRY_DIRECTION
 
 
@@ -88,8 +89,9 @@ async def test_prompt_carries_persona_and_call(make_sim, settings):
     assert "Sandrine Lefèvre" in prompt and "2\u202f350 €" in prompt
     last_lines = prompt.splitlines()[-2:]
     assert last_lines[0] == "Chargé de relance : Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781."
-    # the debtor's cue carries the engine's stage direction
-    assert last_lines[1].startswith("Sandrine Lefèvre [") and last_lines[1].endswith("] : ")
+    # the debtor's cue carries the engine's stage direction, then a first word for the beat
+    cue, opener = last_lines[1].split("] : ")
+    assert cue.startswith("Sandrine Lefèvre [") and opener in OPENERS["fr"][call.engine.moves[-1].beat]
     assert model.requests[-1].stop[0] == "\n"
     # the hidden facts are never in the prompt of this version
     assert "40 000" not in prompt
@@ -206,3 +208,20 @@ async def test_the_scenarios_example_lines_set_the_voice(make_sim, settings):
     await say(call, "Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.")
     prompt = model.requests[-1].as_text()
     assert all(line in prompt for line in call.scenario.example_lines)
+
+
+@pytest.mark.parametrize("path, added", [("empathique-et-ferme", "C'est noté : 1\u202f500 €"), ("agressif", "Au revoir.")])
+async def test_agreement_is_read_back_and_hang_up_says_goodbye(make_sim, path, added):
+    sim = make_sim(ScriptedModel(["x"]))
+    call = await sim.start_call("difficulte-passagere")
+    turns = next(p for p in call.scenario.selftest if p.name == path).turns
+    # distinct lines (a repeated one would be caught), the last one without the terms or a goodbye
+    call.model = ScriptedModel(["Oui, allez-y.", "Hmm, c'est compliqué en ce moment, vous savez."][:len(turns) - 1]
+                               + ["Bon, d'accord, merci beaucoup."])
+    for line in turns:
+        if call.active:
+            updates = await say(call, line)
+    final = updates[-1]
+    assert final.ended and final.text.startswith("Bon, d'accord, merci beaucoup.") and added in final.text
+    assert [(e.kind, e.action) for e in final.guard_events] == [("incomplete", "complete")]
+    assert sim.store.turns(call.id)[-1].text == final.text

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 GuardKind = Literal[
-    "empty", "meta", "role_swap", "echo", "repeat", "leak", "instructions", "language", "too_long", "error",
+    "empty", "meta", "role_swap", "echo", "repeat", "leak", "instructions", "language", "too_long", "incomplete",
+    "error",
 ]
 
 
@@ -25,10 +26,12 @@ class GuardEvent:
     kind: GuardKind
     detail: str
     attempt: int
-    action: Literal["retry", "fallback", "trim"]
+    action: Literal["retry", "fallback", "trim", "complete"]
+    rejected: str = ""  # what the model said, kept for reviewers and for tuning the guards
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "detail": self.detail, "attempt": self.attempt, "action": self.action}
+        return {"kind": self.kind, "detail": self.detail, "attempt": self.attempt, "action": self.action,
+                "rejected": self.rejected}
 
 
 _META = re.compile(
@@ -67,6 +70,7 @@ def clean_reply(text: str, *, debtor_name: str, agent_label: str, max_sentences:
     labels = [re.escape(debtor_name), re.escape(debtor_name.split()[0]), "débiteur", "debtor", "client", "cliente"]
     text = re.sub(rf"^(?:{'|'.join(labels)})\s*(?:\[[^\]]*\])?\s*:\s*", "", text, flags=re.IGNORECASE)
     text = re.sub(r"^\[[^\]]*\]\s*", "", text)  # a stage direction the model repeated
+    text = re.sub(r"^(?:\d{1,2}[.)]|[-*•])\s+", "", text)  # a list marker the model put before the line
     text = re.sub(r"\([^)]*\)\s*$", "", text).strip()  # a trailing stage direction
     if len(text) >= 2 and text[0] in "\"«“" and text[-1] in "\"»”":
         text = text[1:-1].strip()
@@ -78,6 +82,15 @@ def clean_reply(text: str, *, debtor_name: str, agent_label: str, max_sentences:
 
 def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, _fold(a), _fold(b)).ratio()
+
+
+def copied_share(reply: str, source: str) -> float:
+    """The share of `reply` made of its longest run copied from `source` (parroting a fragment)."""
+    r, s = _fold(reply), _fold(source)
+    if not r:
+        return 0.0
+    match = difflib.SequenceMatcher(None, r, s, autojunk=False).find_longest_match(0, len(r), 0, len(s))
+    return match.size / len(r)
 
 
 _NUMBER = re.compile(r"\d[\d\s\u202f\u00a0.,]*\d|\d")
@@ -142,6 +155,23 @@ def trim_long(reply: str, limit: int = MAX_REPLY_CHARS) -> str | None:
     return head[:head.rfind(" ")].rstrip() + "…"
 
 
+_GOODBYE = re.compile(r"\b(au revoir|je raccroche|bonne journ[ée]e|adieu|goodbye|bye|i'?m hanging up)\b", re.IGNORECASE)
+READ_BACK = {"fr": "C'est noté : {terms}.", "en": "So that's agreed: {terms}."}
+GOODBYE = {"fr": "Au revoir.", "en": "Goodbye."}
+
+
+def complete_for_beat(reply: str, beat: str, language: str, terms_text: str, terms_amount: str | None) -> str | None:
+    """What the engine's decision needs the reply to say and it did not, or None.
+
+    Agreeing, the debtor reads the terms back (amount in figures); hanging up, they say goodbye.
+    """
+    if beat == "accept" and terms_amount and not (_numbers(terms_amount) & _numbers(reply)):
+        return READ_BACK[language].format(terms=terms_text)
+    if beat == "hang_up" and not _GOODBYE.search(reply):
+        return GOODBYE[language]
+    return None
+
+
 def check_reply(
     reply: str, *, last_agent_line: str | None, agent_label: str, earlier_replies: list[str] = (),
     locked_facts: list[str] = (), known_text: str = "", language: str | None = None,
@@ -171,6 +201,9 @@ def check_reply(
         ratio = similarity(reply, last_agent_line)
         if ratio >= 0.6:
             return ("echo", f"repeats the trainee's line ({ratio:.0%} alike)")
+        copied = copied_share(reply, last_agent_line)
+        if len(_fold(reply).split()) >= 3 and copied >= 0.6:
+            return ("echo", f"parrots the trainee ({copied:.0%} of the reply copied)")
     for earlier in earlier_replies:
         if len(earlier) >= 8 and similarity(reply, earlier) >= 0.75:
             return ("repeat", "says again one of the debtor's earlier lines")

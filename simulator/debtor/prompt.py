@@ -95,6 +95,41 @@ STYLE_EXAMPLE = {
 }
 
 
+# Words the debtor's line starts with, per beat, written into the prompt after the
+# debtor's name (transcript format). The small model otherwise tends to open with
+# the trainee's figures or to copy its previous line; a fresh first word per turn
+# breaks both habits and keeps the beat's tone.
+OPENERS = {
+    "fr": {
+        "respond": ["Oui…", "Ah…", "Écoutez,", "Bon,", "Hmm,", "Alors,"],
+        "reveal": ["Bon, pour être honnête,", "Écoutez, je vais vous dire,"],
+        "accept": ["D'accord.", "Bon, d'accord.", "Entendu."],
+        "counter": ["Non, ça je ne peux pas.", "Attendez, c'est trop pour moi."],
+        "refuse": ["Écoutez,", "Non,", "Franchement,"],
+        "hang_up": ["Bon, écoutez,", "Ça suffit,"],
+    },
+    "en": {
+        "respond": ["Yes…", "Oh…", "Look,", "Well,", "Hmm,", "Right,"],
+        "reveal": ["Well, to be honest,", "Look, I'll tell you,"],
+        "accept": ["All right.", "OK, fine.", "Agreed."],
+        "counter": ["No, I can't do that.", "Hang on, that's too much for me."],
+        "refuse": ["Look,", "No,", "Honestly,"],
+        "hang_up": ["Right, look,", "That's enough,"],
+    },
+}
+
+
+def pick_opener(language: str, beat: str, earlier_replies: list[str], turn_index: int) -> str:
+    """An opener for `beat` whose first word differs from the debtor's last two lines."""
+    options = OPENERS[language][beat]
+    recent = {reply.split()[0].strip(",.…").lower() for reply in earlier_replies[-2:] if reply.split()}
+    for shift in range(len(options)):
+        opener = options[(turn_index + shift) % len(options)]
+        if opener.split()[0].strip(",.…").lower() not in recent:
+            return opener
+    return options[turn_index % len(options)]
+
+
 EARLIER_CALL = {
     "fr": "(Début de l'appel résumé : {turns} répliques échangées.{facts})",
     "en": "(Start of the call, summarised: {turns} lines exchanged.{facts})",
@@ -188,8 +223,15 @@ class PromptBuilder:
         call = "Appel :" if lang == "fr" else "The call:"
         return f"{self.labels['narration']}\n\n{persona_paragraph(self.scenario)}\n\n{STYLE_EXAMPLE[lang]}\n\n{call}\n"
 
-    def build(self, history: list[TranscriptLine], *, direction: str | None = None, temperature: float = 0.7) -> GenerationRequest:
-        """Ask for the debtor's next line after `history` (which ends with the agent's turn)."""
+    def build(
+        self, history: list[TranscriptLine], *, direction: str | None = None, temperature: float = 0.7,
+        opener: str | None = None,
+    ) -> GenerationRequest:
+        """Ask for the debtor's next line after `history` (which ends with the agent's turn).
+
+        `opener` (transcript format only) is written as the start of the line; the
+        model continues it and the caller puts it in front of what is generated.
+        """
         if self.fmt == "chat":
             return self._chat(history, direction, temperature)
         sep = " : " if self.scenario.language == "fr" else ": "
@@ -197,7 +239,7 @@ class PromptBuilder:
         body = "\n".join(([summary] if summary else []) + [self._line(line) for line in kept])
         cue = f"{self.debtor_label}{f' [{direction}]' if direction else ''}{sep}"
         return GenerationRequest(
-            prompt=f"{self.prefix()}{body}\n{cue}",
+            prompt=f"{self.prefix()}{body}\n{cue}{opener or ''}",
             max_tokens=self.max_tokens,
             temperature=temperature,
             stop=["\n", f"{self.labels['agent']}"],

@@ -17,7 +17,11 @@ from .store import Store
 class Simulator:
     def __init__(self, settings: Settings, *, model: ChatModel | None = None, store: Store | None = None):
         self.settings = settings
-        self.store = store or Store(settings.database)
+        self.store = store or Store(settings.database, heartbeat_seconds=settings.heartbeat_seconds)
+        self.store.register_instance()
+        # Calls left active by a process that died (this one before a crash, or another one
+        # sharing the database) are shown as interrupted; the heartbeat repeats this check.
+        self.store.mark_interrupted()
         self.model = model or build_model(settings)
         self.scenarios: LoadResult = load_scenarios(settings.scenarios_dir)
         self.calls: dict[str, CallSession] = {}

@@ -49,10 +49,13 @@ REVIEW_CSS = """
 .review-call mark { padding: 0 1px; border-radius: 2px; }
 .review-call mark.ev-positive { background: #c8e6c9; } .review-call mark.ev-negative { background: #ffe0b2; }
 .review-call mark.violation { background: #ffcdd2; text-decoration: underline wavy #b71c1c; }
-.review-call ul.notes { margin: .3em 0 0 1.2em; padding: 0; font-size: .92em; }
-.review-call li.tip::marker { content: "💡 "; } .review-call li.violation::marker { content: "⚠ "; }
-.review-call li.violation { color: #b71c1c; } .review-call li.comment::marker { content: "💬 "; }
-.review-call li.override::marker { content: "✎ "; } .review-call li.override { color: #6a1b9a; }
+.review-call ul.notes { margin: .3em 0 0 0; padding: 0; font-size: .92em; list-style: none; }
+.review-call ul.notes li { margin: .15em 0; }
+.review-call ul.notes .tag { display: inline-block; font-size: .8em; font-weight: 600; text-transform: uppercase;
+  letter-spacing: .03em; border-radius: 3px; padding: 0 .35em; margin-right: .4em; color: #fff; }
+.review-call li.tip .tag { background: #00796b; } .review-call li.violation .tag { background: #b71c1c; }
+.review-call li.violation { color: #b71c1c; } .review-call li.comment .tag { background: #546e7a; }
+.review-call li.override .tag { background: #6a1b9a; } .review-call li.override { color: #6a1b9a; }
 .review-call .mood-line { color: #555; font-size: .85em; margin-top: .3em; }
 .review-call .mood-line .up { color: #2e7d32; } .review-call .mood-line .down { color: #b71c1c; }
 """
@@ -68,6 +71,18 @@ def label(lang: str, key: str, default: str) -> str:
 
 def dim_label(lang: str, dim: str) -> str:
     return label(lang, f"dim_{dim}", dim)
+
+
+def _sep(lang: str) -> str:
+    return "\u00a0: " if lang == "fr" else ": "
+
+
+def _open(lang: str) -> str:
+    return "«\u00a0" if lang == "fr" else "“"
+
+
+def _close(lang: str) -> str:
+    return "\u00a0»" if lang == "fr" else "”"
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -158,15 +173,15 @@ def score_badges(turn: TurnView, dims: list[str], lang: str) -> str:
             continue
         eff = turn.effective.get(d, auto.get(d))
         overridden = [o for o in turn.overrides if o.dimension == d]
-        label = html.escape(dim_label(lang, d))
+        dim_name = html.escape(dim_label(lang, d))
         if overridden:
             last = overridden[-1]
             title = html.escape(t(lang, "override_title", original=auto.get(d), score=eff, author=last.author or "?",
                                   reason=last.reason), quote=True)
             badges.append(f"<span class='badge s{eff} overridden' data-dim='{d}' data-score='{eff}' data-auto='{auto.get(d)}' "
-                          f"title='{title}'>{label} <s>{auto.get(d)}</s>{eff}</span>")
+                          f"title='{title}'>{dim_name} <s>{auto.get(d)}</s>{eff}</span>")
         else:
-            badges.append(f"<span class='badge s{eff}' data-dim='{d}' data-score='{eff}'>{label} {eff}</span>")
+            badges.append(f"<span class='badge s{eff}' data-dim='{d}' data-score='{eff}'>{dim_name} {eff}</span>")
     stage = turn.score.get("stage")
     if stage:
         badges.append(f"<span class='badge stage' data-stage='{html.escape(stage)}'>{html.escape(t(lang, 'stage'))} "
@@ -180,16 +195,17 @@ def turn_notes(turn: TurnView, lang: str, tz: ZoneInfo) -> str:
     for v in score.get("violations") or []:
         ref = f" — {html.escape(v['reference'])}" if v.get("reference") else ""
         items.append(f"<li class='violation' data-rule='{html.escape(str(v.get('rule')))}'>"
-                     f"<b>{html.escape(str(v.get('category') or v.get('rule')))}</b> ({html.escape(str(v.get('rule')))}) : "
-                     f"« {html.escape(str(v.get('text') or ''))} »{ref}</li>")
+                     f"<span class='tag'>{html.escape(t(lang, 'violation'))}</span><b>{html.escape(str(v.get('category') or v.get('rule')))}</b> ({html.escape(str(v.get('rule')))}){_sep(lang)}"
+                     f"{_open(lang)}{html.escape(str(v.get('text') or ''))}{_close(lang)}{ref}</li>")
     for dim, tip in (score.get("tips") or {}).items():
-        items.append(f"<li class='tip'><b>{html.escape(dim_label(lang, dim))}</b> : {html.escape(str(tip))}</li>")
+        items.append(f"<li class='tip'><span class='tag'>{html.escape(t(lang, 'tip'))}</span><b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}</li>")
     for o in turn.overrides:
-        items.append(f"<li class='override'>{html.escape(t(lang, 'override_note', dim=dim_label(lang, o.dimension), original=o.original_score, score=o.score, author=o.author or '?', when=local_time(o.created_at, tz)))} "
-                     f"« {html.escape(o.reason)} »</li>")
+        items.append(f"<li class='override'><span class='tag'>{html.escape(t(lang, 'audit_override'))}</span>{html.escape(t(lang, 'override_note', dim=dim_label(lang, o.dimension), original=o.original_score, score=o.score, author=o.author or '?', when=local_time(o.created_at, tz)))} "
+                     f"{_open(lang)}{html.escape(o.reason)}{_close(lang)}</li>")
     for c in turn.comments:
-        items.append(f"<li class='comment'><b>{html.escape(c.author or '?')}</b> "
-                     f"({local_time(c.created_at, tz)}) : {html.escape(c.text)}</li>")
+        items.append(f"<li class='comment'><span class='tag'>{html.escape(t(lang, 'comment_label'))}</span>"
+                     f"<b>{html.escape(c.author or '?')}</b> "
+                     f"({local_time(c.created_at, tz)}){_sep(lang)}{html.escape(c.text)}</li>")
     return f"<ul class='notes'>{''.join(items)}</ul>" if items else ""
 
 
@@ -203,7 +219,7 @@ def turn_html(turn: TurnView, detail: SessionDetail, lang: str, tz: ZoneInfo, pr
         spans.append({**ev, "label": f"{dim_label(lang, str(ev.get('dimension')))} {'+' if ev.get('polarity') != 'negative' else '−'} "
                                      f"{ev.get('indicator') or ''}".strip()})
     for v in score.get("violations") or []:
-        spans.append({**v, "kind": "violation", "label": f"⚠ {v.get('category') or v.get('rule')}"})
+        spans.append({**v, "kind": "violation", "label": f"{t(lang, 'violation')}{_sep(lang)}{v.get('category') or v.get('rule')}"})
     timing = ""
     if turn.total_ms is not None:
         timing = f" · {turn.total_ms / 1000:.1f} s"
@@ -225,19 +241,19 @@ def header_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:
     sc = s.scores
     scenario = detail.scenario
     title = scenario.get("title") or s.scenario_id
-    status = t(lang, f"status_{s.status}") if s.status in ("active", "ended", "interrupted") else s.status
+    status = label(lang, f"call_status_{s.status}", s.status)
     status_html = (f"<span class='status-interrupted'>{html.escape(status)}</span>" if s.status == "interrupted"
                    else html.escape(status))
-    outcome = t(lang, f"outcome_{s.outcome}") if s.outcome else "–"
+    outcome = label(lang, f"outcome_{s.outcome}", s.outcome) if s.outcome else "–"
     verdict = s.verdict
     verdict_text = (f"{t(lang, 'verdict_' + verdict.verdict)} — {verdict.author or '?'}"
-                    + (f" : « {verdict.note} »" if verdict.note else "")) if verdict else t(lang, "verdict_none")
+                    + (f"{_sep(lang)}{_open(lang)}{verdict.note}{_close(lang)}" if verdict.note else "")) if verdict else t(lang, "verdict_none")
     facts = [
         (t(lang, "trainee"), s.trainee or t(lang, "local_user")),
         (t(lang, "scenario"), f"{title} ({s.scenario_id})"),
         (t(lang, "date"), local_time(s.started_at, tz)),
         (t(lang, "duration"), duration_text(s.duration_s)),
-        (t(lang, "mode"), t(lang, f"mode_{s.mode}") if s.mode in ("practice", "exam") else s.mode),
+        (t(lang, "mode"), label(lang, f"call_mode_{s.mode}", s.mode)),
         (t(lang, "status"), None),
         (t(lang, "outcome_label"), outcome),
         (t(lang, "backend"), f"{s.backend} · {s.model}"),
@@ -262,10 +278,10 @@ def header_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:
                    f"<b class='{'fail' if sc.critical_errors else ''}'>{len(sc.critical_errors)}</b></div>")
     critical = ""
     if sc.critical_errors:
-        items = "".join(f"<li class='violation'>#{html.escape(str(c.get('turn')))} <b>{html.escape(str(c.get('category') or c.get('rule')))}</b> "
-                        f"({html.escape(str(c.get('rule')))}) : « {html.escape(str(c.get('text') or ''))} »</li>" for c in sc.critical_errors)
+        items = "".join(f"<li class='violation'><span class='tag'>{html.escape(t(lang, 'violation'))}</span>#{html.escape(str(c.get('turn')))} <b>{html.escape(str(c.get('category') or c.get('rule')))}</b> "
+                        f"({html.escape(str(c.get('rule')))}){_sep(lang)}{_open(lang)}{html.escape(str(c.get('text') or ''))}{_close(lang)}</li>" for c in sc.critical_errors)
         critical = f"<ul class='notes'>{items}</ul>"
-    call_comments = "".join(f"<li class='comment'><b>{html.escape(c.author or '?')}</b> ({local_time(c.created_at, tz)}) : "
+    call_comments = "".join(f"<li class='comment'><span class='tag'>{html.escape(t(lang, 'comment_label'))}</span><b>{html.escape(c.author or '?')}</b> ({local_time(c.created_at, tz)}){_sep(lang)}"
                             f"{html.escape(c.text)}</li>" for c in detail.call_comments)
     call_comments = f"<ul class='notes'>{call_comments}</ul>" if call_comments else ""
     return (f"<h2>{html.escape(title)}</h2><table class='facts'>{rows}</table>"

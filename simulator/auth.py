@@ -37,7 +37,11 @@ LOCAL_USER = User(username="local", role="admin", display_name=None)
 
 
 class AccessDenied(SimulatorError):
-    """The user may not see or do this."""
+    """The user may not see or do this. `code` lets the UI say it in the user's language."""
+
+    def __init__(self, message: str, code: str = "denied", **params):
+        self.code, self.params = code, params
+        super().__init__(message)
 
 
 class HasTrainee(Protocol):
@@ -71,9 +75,9 @@ class Access:
 
     def require(self, user: User | None, capability: Capability) -> User:
         if user is None:
-            raise AccessDenied("log in first")
+            raise AccessDenied("log in first", "login")
         if not self.can(user, capability):
-            raise AccessDenied(f"your role ({user.role}) does not allow this")
+            raise AccessDenied(f"your role ({user.role}) does not allow this", "role", role=user.role)
         return user
 
     def visible_trainees(self, user: User | None) -> set[str | None] | None:

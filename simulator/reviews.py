@@ -33,7 +33,11 @@ CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parame
 
 
 class ReviewError(SimulatorError):
-    """A review action with bad input; the message says what to fix."""
+    """A review action with bad input; the message says what to fix, `code` lets the UI say it in its language."""
+
+    def __init__(self, message: str, code: str = "review", **params):
+        self.code, self.params = code, params
+        super().__init__(message)
 
 
 class SessionFilter(BaseModel):
@@ -437,15 +441,17 @@ class Reviews:
         """The call with this id (or unique id prefix of 6+ characters) if `user` may see it."""
         session_id = (session_id or "").strip().lower()
         if not re.fullmatch(r"[0-9a-f]{6,32}", session_id):
-            raise ReviewError(f"{session_id!r} is not a call id (32 hex characters, or the first 6 or more)")
+            raise ReviewError(f"{session_id!r} is not a call id (32 hex characters, or the first 6 or more)", "bad_id",
+                              id=session_id)
         with self.store.engine.connect() as conn:
             rows = conn.execute(text("SELECT * FROM sessions WHERE id LIKE :p"), {"p": session_id + "%"}).mappings().all()
         rows = [r for r in rows if self.access.can_view_session(user, _Trainee(r["trainee"]))]
         if len(rows) > 1:
-            raise ReviewError(f"{session_id!r} matches several calls: give more characters of the id")
+            raise ReviewError(f"{session_id!r} matches several calls: give more characters of the id", "ambiguous_id",
+                              id=session_id)
         if not rows:
             # Same answer for "missing" and "not yours": ids of other people's calls are not confirmed.
-            raise AccessDenied(f"no call {session_id!r} among the calls you may see")
+            raise AccessDenied(f"no call {session_id!r} among the calls you may see", "not_visible", id=session_id)
         return dict(rows[0])
 
     def open(self, user: User | None, session_id: str) -> SessionDetail:
@@ -477,8 +483,8 @@ class Reviews:
         row = self._visible_session(user, session_id)
         if not self.access.can_review_session(user, _Trainee(row["trainee"])):
             if user is not None and row["trainee"] == user.username and self.access.can(user, "review"):
-                raise AccessDenied("you cannot review your own call: ask another reviewer")
-            raise AccessDenied("only reviewers and admins can review calls")
+                raise AccessDenied("you cannot review your own call: ask another reviewer", "own_call")
+            raise AccessDenied("only reviewers and admins can review calls", "not_reviewer")
         return row
 
     def override(self, user: User | None, session_id: str, turn_idx: int, dimension: str, score: int,
@@ -486,18 +492,19 @@ class Reviews:
         row = self._reviewable(user, session_id)
         reason = " ".join((reason or "").split())
         if len(reason) < 3:
-            raise ReviewError("give the reason for the new score (a few words the trainee will read)")
+            raise ReviewError("give the reason for the new score (a few words the trainee will read)", "no_reason")
         if not isinstance(score, int) or not 1 <= score <= 5:
-            raise ReviewError(f"score must be a whole number from 1 to 5, not {score!r}")
+            raise ReviewError(f"score must be a whole number from 1 to 5, not {score!r}", "bad_score", score=score)
         with self.store.engine.connect() as conn:
             turn = conn.execute(text("SELECT speaker, score_json FROM turns WHERE session_id = :id AND idx = :i"),
                                 {"id": row["id"], "i": turn_idx}).mappings().first()
         if turn is None or turn["speaker"] != "agent":
-            raise ReviewError(f"turn {turn_idx} is not a trainee turn of this call")
+            raise ReviewError(f"turn {turn_idx} is not a trainee turn of this call", "not_agent_turn", turn=turn_idx)
         auto = (_loads(turn["score_json"]) or {}).get("scores") or {}
         if dimension not in auto:
             known = ", ".join(auto) or "none: this turn was not scored"
-            raise ReviewError(f"turn {turn_idx} has no {dimension!r} score (scored dimensions: {known})")
+            raise ReviewError(f"turn {turn_idx} has no {dimension!r} score (scored dimensions: {known})", "no_dimension",
+                              turn=turn_idx, dim=dimension)
         now = utcnow()
         with self.store.engine.begin() as conn:
             conn.execute(text(
@@ -511,12 +518,12 @@ class Reviews:
         row = self._reviewable(user, session_id)
         body = (body or "").strip()
         if not body:
-            raise ReviewError("write the comment first")
+            raise ReviewError("write the comment first", "empty_comment")
         if turn_idx is not None:
             with self.store.engine.connect() as conn:
                 if conn.execute(text("SELECT 1 FROM turns WHERE session_id = :id AND idx = :i"),
                                 {"id": row["id"], "i": turn_idx}).first() is None:
-                    raise ReviewError(f"this call has no turn {turn_idx}")
+                    raise ReviewError(f"this call has no turn {turn_idx}", "no_turn", turn=turn_idx)
         with self.store.engine.begin() as conn:
             conn.execute(text("INSERT INTO turn_comments (session_id, turn_idx, author, text, created_at) "
                               "VALUES (:s, :i, :a, :b, :t)"),
@@ -528,7 +535,7 @@ class Reviews:
     def set_verdict(self, user: User | None, session_id: str, verdict: str, note: str | None = None) -> VerdictRecord:
         row = self._reviewable(user, session_id)
         if verdict not in VERDICTS:
-            raise ReviewError(f"invalid verdict {verdict!r} (valid: {', '.join(VERDICTS)})")
+            raise ReviewError(f"invalid verdict {verdict!r} (valid: {', '.join(VERDICTS)})", "bad_verdict", verdict=verdict)
         with self.store.engine.begin() as conn:
             conn.execute(text("INSERT INTO verdicts (session_id, verdict, note, author, created_at) "
                               "VALUES (:s, :v, :n, :a, :t)"),

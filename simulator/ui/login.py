@@ -48,13 +48,13 @@ def check_listen_address(settings: Settings, single_user: bool) -> None:
 
 
 class LoginGate:
-    """The `auth` callable given to Gradio: checks the password in a thread, throttles guessing."""
+    """`check` is the `auth` function given to Gradio: the password is verified in a thread, guessing is throttled."""
 
     def __init__(self, access: Access):
         self.access = access
         self.failures: dict[str, deque[float]] = {}
 
-    async def __call__(self, username: str, password: str) -> bool:
+    async def check(self, username: str, password: str) -> bool:
         name = (username or "").strip().lower()
         now = time.monotonic()
         recent = self.failures.setdefault(name, deque())
@@ -127,7 +127,9 @@ def launch_auth(access: Access, lang: str) -> dict:
         return {}
     from starlette.middleware import Middleware
 
-    return {"auth": LoginGate(access), "auth_message": t(lang, "login_message"),
+    # A plain coroutine function: Gradio awaits `auth` only when inspect.iscoroutinefunction says so, and an
+    # object with an async __call__ would hand it a (truthy) coroutine — every password would be accepted.
+    return {"auth": LoginGate(access).check, "auth_message": t(lang, "login_message"),
             "app_kwargs": {"middleware": [Middleware(HideApiFromAnonymous)]}}
 
 
@@ -147,8 +149,13 @@ def require(access: Access, request: gr.Request | None, lang: str, capability: C
 
 
 def as_gr_error(exc: SimulatorError, lang: str) -> gr.Error:
-    if isinstance(exc, AccessDenied):
-        return gr.Error(t(lang, "error_denied", detail=str(exc)))
+    """The error in the interface's language when it has a code the tables know, else its own message."""
+    code = getattr(exc, "code", None)
+    if code:
+        try:
+            return gr.Error(t(lang, f"err_{code}", **getattr(exc, "params", {})))
+        except KeyError:
+            pass
     return gr.Error(str(exc))
 
 

@@ -214,6 +214,12 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         )
 
     open_outputs = [opened, open_id, call_panel, call_view, mood_plot, actions, o_turn, o_dim, c_turn, audit, call_file]
+    review_outputs = [call_view, mood_plot, audit]  # what a review action changes; the form keeps its place
+
+    def refreshed(detail):
+        return (call_html(detail, lang, reviews.tz),
+                pd.DataFrame(mood_points(detail, lang) or [], columns=["turn", "value", "gauge"]),
+                audit_rows(detail, reviews, lang))
 
     def open_call(call_id, request: gr.Request):
         user = require(access, request, lang)
@@ -237,7 +243,7 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         try:
             reviews.override(user, call_id, int(turn), dim, int(score), reason)
             gr.Info(t(lang, "override_saved"))
-            return (*show(reviews.open(user, call_id)), "", None)
+            return (*refreshed(reviews.open(user, call_id)), "", None)
         except SimulatorError as exc:
             raise as_gr_error(exc, lang) from exc
 
@@ -248,7 +254,7 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         try:
             reviews.comment(user, call_id, None if turn in (None, -1, "-1") else int(turn), body)
             gr.Info(t(lang, "comment_saved"))
-            return (*show(reviews.open(user, call_id)), "")
+            return (*refreshed(reviews.open(user, call_id)), "")
         except SimulatorError as exc:
             raise as_gr_error(exc, lang) from exc
 
@@ -261,7 +267,7 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         try:
             reviews.set_verdict(user, call_id, choice, note)
             gr.Info(t(lang, "verdict_saved"))
-            return (*show(reviews.open(user, call_id)), "")
+            return (*refreshed(reviews.open(user, call_id)), "")
         except SimulatorError as exc:
             raise as_gr_error(exc, lang) from exc
 
@@ -297,10 +303,14 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
     open_btn.click(open_call, open_id, open_outputs, api_name="open_call")
     open_id.submit(open_call, open_id, open_outputs, api_visibility="private")
     refresh_table = dict(fn=list_calls, inputs=filters, outputs=[table, count], api_visibility="private")
-    o_btn.click(override, [opened, o_turn, o_dim, o_score, o_reason], [*open_outputs, o_reason, o_score],
-                api_name="override_score").then(**refresh_table)
-    c_btn.click(comment, [opened, c_turn, c_text], [*open_outputs, c_text], api_name="comment").then(**refresh_table)
-    v_btn.click(verdict, [opened, v_choice, v_note], [*open_outputs, v_note], api_name="set_verdict").then(**refresh_table)
+    # A refused action shows its reason in a toast; show_progress="hidden" keeps Gradio's error
+    # overlay off the form so the reviewer can fix it and send again.
+    o_btn.click(override, [opened, o_turn, o_dim, o_score, o_reason], [*review_outputs, o_reason, o_score],
+                api_name="override_score", show_progress="hidden").success(**refresh_table)
+    c_btn.click(comment, [opened, c_turn, c_text], [*review_outputs, c_text], api_name="comment",
+                show_progress="hidden").success(**refresh_table)
+    v_btn.click(verdict, [opened, v_choice, v_note], [*review_outputs, v_note], api_name="set_verdict",
+                show_progress="hidden").success(**refresh_table)
     for button, fmt in ((export_csv, "csv"), (export_json, "json"), (export_html, "html")):
         button.click(export_selection(fmt), filters, selection_file, api_name=f"export_calls_{fmt}")
     for button, fmt in ((call_json, "json"), (call_csv, "csv"), (call_html_btn, "html")):

@@ -505,6 +505,11 @@ class Reviews:
             known = ", ".join(auto) or "none: this turn was not scored"
             raise ReviewError(f"turn {turn_idx} has no {dimension!r} score (scored dimensions: {known})", "no_dimension",
                               turn=turn_idx, dim=dimension)
+        earlier = [o for o in self._overrides([row["id"]]).get(row["id"], []) if o.turn_idx == turn_idx]
+        current = effective_scores({"scores": auto}, earlier)
+        if current.get(dimension) == score:
+            raise ReviewError(f"turn {turn_idx} already has {score} for {dimension!r}", "same_score", turn=turn_idx,
+                              score=score)
         now = utcnow()
         with self.store.engine.begin() as conn:
             conn.execute(text(

@@ -140,6 +140,8 @@ def test_override_keeps_the_original_and_changes_the_effective_score(store, team
         reviews.override(rita, call.id, turn.idx, "empathy", 6, "trop bas")
     with pytest.raises(ReviewError, match="not a trainee turn"):
         reviews.override(rita, call.id, 0, "empathy", 4, "tour du débiteur")
+    with pytest.raises(ReviewError, match=f"already has {auto}"):
+        reviews.override(rita, call.id, turn.idx, "empathy", auto, "même note")
     with pytest.raises(ReviewError, match="no 'politeness' score"):
         reviews.override(rita, call.id, turn.idx, "politeness", 4, "inconnu")
     reviews.override(rita, call.id, turn.idx, "empathy", new, "Il reformule bien.")

@@ -55,8 +55,8 @@ def build_filter(lang: str, trainee, scenario, date_from, date_to, outcome, resu
 
 
 def table_headers(lang: str) -> list[str]:
-    return [t(lang, k) for k in ("date", "trainee", "scenario", "mode", "outcome_label", "overall", "result",
-                                 "critical_errors", "verdict", "status", "call_id")]
+    return [t(lang, k) for k in ("date", "trainee", "scenario", "mode", "outcome_label", "col_overall", "result",
+                                 "col_critical", "verdict", "status", "col_id")]
 
 
 def table_rows(items: list[SessionSummary], reviews: Reviews, lang: str) -> pd.DataFrame:

@@ -348,3 +348,48 @@ def test_cli_users_and_export_import(tmp_path):
     assert "already present (use --replace to overwrite)" in run("import", str(out), *other).stdout
     removed = run("users", "remove", "rita", "--yes", *data)
     assert removed.returncode == 0 and "removed rita" in removed.stdout
+
+
+# progress ----------------------------------------------------------------------------
+
+def test_progress_finds_who_improves_who_is_stuck_and_the_hardest_scenario(store, team):
+    from simulator.progress import cohort, scenario_difficulty, slope, status_of
+
+    assert slope([1.0, 2.0, 3.0]) == pytest.approx(1.0) and slope([2.0]) is None
+    assert status_of(0.2, 3.5, 5, 3.0) == "improving" and status_of(-0.2, 3.5, 5, 3.0) == "declining"
+    assert status_of(0.0, 2.2, 5, 3.0) == "stuck" and status_of(0.0, 3.8, 5, 3.0) == "steady"
+    assert status_of(0.5, 2.0, 2, 3.0) == "too_few"
+    acc = access_for(store)
+    sessions = Reviews(store, acc).list_sessions(acc.user("adam"))
+    people = {p.trainee: p for p in cohort(sessions)}
+    assert set(people) == {"alice", "bruno", "chloe"}
+    assert people["alice"].status == "improving" and people["alice"].trend > 0
+    assert people["bruno"].status in ("stuck", "declining") and people["bruno"].recent_mean < 3
+    assert people["bruno"].pass_rate == 0 and people["bruno"].weakest in ("empathy", "firmness", "clarity")
+    assert people["chloe"].critical_errors == 1 and people["chloe"].frequent_violation == "menace"
+    assert sum(people["alice"].scenarios.values()) == 6
+    hardest = scenario_difficulty(sessions)
+    means = [d.mean_overall for d in hardest]
+    assert means == sorted(means) and {d.scenario_id for d in hardest} == {"recalcitrant", "sous-tension",
+                                                                           "difficulte-passagere"}
+    # what a reviewer of team "nord" sees of the cohort: not chloe
+    rita_sessions = Reviews(store, acc).list_sessions(acc.user("rita"))
+    assert {p.trainee for p in cohort(rita_sessions)} == {"alice", "bruno"}
+
+
+def test_gate_shows_a_tab_only_to_the_roles_with_the_capability(store, team):
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from simulator.ui.login import gate
+
+    acc = access_for(store)
+    with gr.Blocks() as demo:
+        with gr.Tabs():
+            with gr.Tab("Scénarios", visible=False) as tab:
+                gr.Markdown("…")
+        gate(demo, tab, acc, "manage_scenarios")
+    visible = [f.fn for f in demo.fns.values() if f.name == "visible"][0]
+    shown = {name: visible(SimpleNamespace(username=name))["visible"] for name in ("tom", "adam", "rita", "alice", None)}
+    assert shown == {"tom": True, "adam": True, "rita": False, "alice": False, None: False}

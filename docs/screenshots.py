@@ -115,8 +115,7 @@ def main() -> None:
             browser.close()
     finally:
         app.stop()
-    print(f"screenshots written to {IMG}")
-    _ = calls
+    print(f"screenshots written to {IMG} ({sum(len(c) for c in calls.values())} demo calls)")
 
 
 if __name__ == "__main__":

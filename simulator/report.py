@@ -189,23 +189,36 @@ def score_badges(turn: TurnView, dims: list[str], lang: str) -> str:
     return f"<div class='badges'>{''.join(badges)}</div>"
 
 
+def _note(kind: str, tag: str, body: str, attrs: str = "") -> str:
+    """One line under a turn: a coloured tag, then already-escaped HTML."""
+    return f"<li class='{kind}'{attrs}><span class='tag'>{html.escape(tag)}</span>{body}</li>"
+
+
+def _violation_note(v: dict, lang: str, with_turn: bool = False) -> str:
+    e = lambda x: html.escape(str(x if x is not None else ""))  # noqa: E731
+    turn = f"#{e(v.get('turn'))} " if with_turn else ""
+    ref = f" — {e(v['reference'])}" if v.get("reference") else ""
+    body = (f"{turn}<b>{e(v.get('category') or v.get('rule'))}</b> ({e(v.get('rule'))}){_sep(lang)}"
+            f"{_open(lang)}{e(v.get('text'))}{_close(lang)}{ref}")
+    return _note("violation", t(lang, "violation"), body, f" data-rule='{e(v.get('rule'))}'")
+
+
+def _comment_note(c, lang: str, tz: ZoneInfo) -> str:
+    body = f"<b>{html.escape(c.author or '?')}</b> ({local_time(c.created_at, tz)}){_sep(lang)}{html.escape(c.text)}"
+    return _note("comment", t(lang, "comment_label"), body)
+
+
 def turn_notes(turn: TurnView, lang: str, tz: ZoneInfo) -> str:
-    items = []
     score = turn.score or {}
-    for v in score.get("violations") or []:
-        ref = f" — {html.escape(v['reference'])}" if v.get("reference") else ""
-        items.append(f"<li class='violation' data-rule='{html.escape(str(v.get('rule')))}'>"
-                     f"<span class='tag'>{html.escape(t(lang, 'violation'))}</span><b>{html.escape(str(v.get('category') or v.get('rule')))}</b> ({html.escape(str(v.get('rule')))}){_sep(lang)}"
-                     f"{_open(lang)}{html.escape(str(v.get('text') or ''))}{_close(lang)}{ref}</li>")
+    items = [_violation_note(v, lang) for v in score.get("violations") or []]
     for dim, tip in (score.get("tips") or {}).items():
-        items.append(f"<li class='tip'><span class='tag'>{html.escape(t(lang, 'tip'))}</span><b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}</li>")
+        items.append(_note("tip", t(lang, "tip"), f"<b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}"))
     for o in turn.overrides:
-        items.append(f"<li class='override'><span class='tag'>{html.escape(t(lang, 'audit_override'))}</span>{html.escape(t(lang, 'override_note', dim=dim_label(lang, o.dimension), original=o.original_score, score=o.score, author=o.author or '?', when=local_time(o.created_at, tz)))} "
-                     f"{_open(lang)}{html.escape(o.reason)}{_close(lang)}</li>")
-    for c in turn.comments:
-        items.append(f"<li class='comment'><span class='tag'>{html.escape(t(lang, 'comment_label'))}</span>"
-                     f"<b>{html.escape(c.author or '?')}</b> "
-                     f"({local_time(c.created_at, tz)}){_sep(lang)}{html.escape(c.text)}</li>")
+        what = t(lang, "override_note", dim=dim_label(lang, o.dimension), original=o.original_score, score=o.score,
+                 author=o.author or "?", when=local_time(o.created_at, tz))
+        items.append(_note("override", t(lang, "audit_override"),
+                           f"{html.escape(what)} {_open(lang)}{html.escape(o.reason)}{_close(lang)}"))
+    items.extend(_comment_note(c, lang, tz) for c in turn.comments)
     return f"<ul class='notes'>{''.join(items)}</ul>" if items else ""
 
 
@@ -276,13 +289,9 @@ def header_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:
         metrics.append(f"<div class='metric' data-metric='{d}'><small>{html.escape(dim_label(lang, d))}</small><b>{shown}</b></div>")
     metrics.append(f"<div class='metric' data-metric='critical'><small>{html.escape(t(lang, 'critical_errors'))}</small>"
                    f"<b class='{'fail' if sc.critical_errors else ''}'>{len(sc.critical_errors)}</b></div>")
-    critical = ""
-    if sc.critical_errors:
-        items = "".join(f"<li class='violation'><span class='tag'>{html.escape(t(lang, 'violation'))}</span>#{html.escape(str(c.get('turn')))} <b>{html.escape(str(c.get('category') or c.get('rule')))}</b> "
-                        f"({html.escape(str(c.get('rule')))}){_sep(lang)}{_open(lang)}{html.escape(str(c.get('text') or ''))}{_close(lang)}</li>" for c in sc.critical_errors)
-        critical = f"<ul class='notes'>{items}</ul>"
-    call_comments = "".join(f"<li class='comment'><span class='tag'>{html.escape(t(lang, 'comment_label'))}</span><b>{html.escape(c.author or '?')}</b> ({local_time(c.created_at, tz)}){_sep(lang)}"
-                            f"{html.escape(c.text)}</li>" for c in detail.call_comments)
+    critical = "".join(_violation_note(c, lang, with_turn=True) for c in sc.critical_errors)
+    critical = f"<ul class='notes'>{critical}</ul>" if critical else ""
+    call_comments = "".join(_comment_note(c, lang, tz) for c in detail.call_comments)
     call_comments = f"<ul class='notes'>{call_comments}</ul>" if call_comments else ""
     return (f"<h2>{html.escape(title)}</h2><table class='facts'>{rows}</table>"
             f"<div class='scorecard'>{''.join(metrics)}</div>{critical}{call_comments}")

@@ -39,27 +39,28 @@ def build_progress_tab(sim: Simulator, demo: gr.Blocks) -> None:
         p_trainee = gr.Dropdown([], label=t(lang, "trainee"), elem_id="progress-trainee")
         p_scenario = gr.Dropdown([everyone], value="", label=t(lang, "scenario"), elem_id="progress-scenario")
     summary = gr.Markdown("", elem_id="progress-summary")
-    dims_plot = gr.LinePlot(pd.DataFrame(columns=SERIES_COLUMNS), x="date", y="score", color="series", y_lim=[1, 5],
-                            color_title=t(lang, "series"), x_axis_format="%d/%m", x_label_angle=-45, x_title=t(lang, "date"), y_title=t(lang, "score"), label=t(lang, "plot_dimensions"),
-                            elem_id="progress-dimensions")
-    scen_plot = gr.LinePlot(pd.DataFrame(columns=SERIES_COLUMNS), x="date", y="score", color="scenario", y_lim=[1, 5],
-                            color_title=t(lang, "scenario"), x_axis_format="%d/%m", x_label_angle=-45, x_title=t(lang, "date"), y_title=t(lang, "overall"), label=t(lang, "plot_scenarios"),
-                            elem_id="progress-scenarios")
+    over_time = dict(x="date", y="score", y_lim=[1, 5], x_axis_format="%d/%m", x_label_angle=-45,
+                     x_title=t(lang, "date"))
+    dims_plot = gr.LinePlot(pd.DataFrame(columns=SERIES_COLUMNS), color="series", color_title=t(lang, "series"),
+                            y_title=t(lang, "score"), label=t(lang, "plot_dimensions"), elem_id="progress-dimensions",
+                            **over_time)
+    scen_plot = gr.LinePlot(pd.DataFrame(columns=SERIES_COLUMNS), color="scenario", color_title=t(lang, "scenario"),
+                            y_title=t(lang, "overall"), label=t(lang, "plot_scenarios"), elem_id="progress-scenarios",
+                            **over_time)
     with gr.Column(visible=False, elem_id="cohort-panel") as cohort_panel:
         gr.Markdown(f"### {t(lang, 'cohort_title')}")
         cohort_table = gr.Dataframe(pd.DataFrame([]), interactive=False, wrap=True, label=t(lang, "cohort_table"),
                                     elem_id="cohort-table")
         with gr.Row():
             trend_plot = gr.BarPlot(pd.DataFrame(columns=["trainee", "trend", "status"]), x="trainee", y="trend",
-                                    color="status", color_title=t(lang, "status"), x_title=t(lang, "trainee"), y_title=t(lang, "trend_axis"),
-                                    label=t(lang, "plot_trend"), elem_id="cohort-trend")
+                                    color="status", color_title=t(lang, "status"), x_title=t(lang, "trainee"),
+                                    y_title=t(lang, "trend_axis"), label=t(lang, "plot_trend"), elem_id="cohort-trend")
             hard_plot = gr.BarPlot(pd.DataFrame(columns=["scenario", "mean", "calls"]), x="scenario", y="mean",
                                    y_lim=[0, 5], sort="y", x_title=t(lang, "scenario"), y_title=t(lang, "overall"),
                                    label=t(lang, "plot_hardest"), elem_id="cohort-scenarios")
-        cohort_plot = gr.LinePlot(pd.DataFrame(columns=["date", "score", "trainee"]), x="date", y="score",
-                                  color="trainee", y_lim=[1, 5], color_title=t(lang, "trainee"),
-                                  x_axis_format="%d/%m", x_label_angle=-45, x_title=t(lang, "date"), y_title=t(lang, "overall"),
-                                  label=t(lang, "plot_cohort"), elem_id="cohort-overall")
+        cohort_plot = gr.LinePlot(pd.DataFrame(columns=["date", "score", "trainee"]), color="trainee",
+                                  color_title=t(lang, "trainee"), y_title=t(lang, "overall"),
+                                  label=t(lang, "plot_cohort"), elem_id="cohort-overall", **over_time)
         scen_table = gr.Dataframe(pd.DataFrame([]), interactive=False, label=t(lang, "scenario_table"),
                                   elem_id="scenario-table")
 
@@ -69,11 +70,8 @@ def build_progress_tab(sim: Simulator, demo: gr.Blocks) -> None:
         if not access.can(user, "view_others"):
             trainee = user.username
         trainee = trainee or None
-        if trainee is not None and trainee not in {s.trainee for s in sessions}:
-            sessions_of = []
-        else:
-            sessions_of = [s for s in sessions if s.trainee == trainee]
-        chosen = [s for s in sessions_of if not scenario or s.scenario_id == scenario]
+        # `sessions` holds only what this user may see, so naming someone else's trainee yields nothing
+        chosen = [s for s in sessions if s.trainee == trainee and (not scenario or s.scenario_id == scenario)]
         rows = series_rows(chosen, reviews.tz, overall_label=t(lang, "overall"), dim_label=lambda d: dim_label(lang, d))
         df = pd.DataFrame(rows, columns=SERIES_COLUMNS)
         overall_df = df[df["series"] == t(lang, "overall")] if not df.empty else df

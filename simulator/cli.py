@@ -209,6 +209,11 @@ def prepare_model(data_dir: DataDirOpt = None, model_path: ModelPathOpt = None) 
         _fail(exc)
 
 
+from .cli_admin import register as _register_admin_commands  # noqa: E402  (users, export, import)
+
+_register_admin_commands(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app(args=argv if argv is not None else sys.argv[1:], prog_name="python -m simulator")

@@ -5,6 +5,7 @@ The UI and the CLI are thin adapters over this object.
 
 from __future__ import annotations
 
+from .auth import Access
 from .errors import SimulatorError
 from .llm.base import ChatModel
 from .llm.factory import build_model, token_budget
@@ -17,7 +18,12 @@ from .store import Store
 class Simulator:
     def __init__(self, settings: Settings, *, model: ChatModel | None = None, store: Store | None = None):
         self.settings = settings
-        self.store = store or Store(settings.database)
+        self.store = store or Store(settings.database, heartbeat_seconds=settings.heartbeat_seconds)
+        self.store.register_instance()
+        # Calls left active by a process that died (this one before a crash, or another one
+        # sharing the database) are shown as interrupted; the heartbeat repeats this check.
+        self.store.mark_interrupted()
+        self.access = Access(self.store, settings)
         self.model = model or build_model(settings)
         self.scenarios: LoadResult = load_scenarios(settings.scenarios_dir)
         self.calls: dict[str, CallSession] = {}

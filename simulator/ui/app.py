@@ -5,8 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from ..runtime import Simulator
+from ..report import REVIEW_CSS
 from .i18n import t
+from .login import check_listen_address, launch_auth, who_is_here
 from .practice import build_practice_tab
+from .progress import build_progress_tab
+from .review import build_review_tab
 
 CSS = """
 .scenario-card table { width: 100%; border-collapse: collapse; }
@@ -16,20 +20,31 @@ CSS = """
 .gauge { min-width: 160px; font-size: .9em; }
 .gauge .bar { height: 8px; background: #e0e0e0; border-radius: 4px; overflow: hidden; }
 .gauge .bar div { height: 100%; }
-"""
+""" + REVIEW_CSS
 
 
 def build_app(sim: Simulator) -> gr.Blocks:
     lang = sim.settings.language
     with gr.Blocks(title=t(lang, "title")) as demo:
         gr.Markdown(f"# {t(lang, 'title')}\n{t(lang, 'subtitle')}")
+        who = gr.Markdown("", elem_id="who-is-here")
         with gr.Tabs():
             with gr.Tab(t(lang, "tab_practice"), id="practice"):
                 build_practice_tab(sim)
+            with gr.Tab(t(lang, "tab_review"), id="review"):
+                build_review_tab(sim, demo)
+            with gr.Tab(t(lang, "tab_progress"), id="progress"):
+                build_progress_tab(sim, demo)
+
+        def header(request: gr.Request) -> str:
+            return who_is_here(sim.access, request, lang)
+
+        demo.load(header, None, who, api_visibility="private")
     return demo
 
 
 def launch(sim: Simulator, *, prevent_thread_lock: bool = False):
+    check_listen_address(sim.settings, sim.access.single_user())
     demo = build_app(sim)
     demo.queue(default_concurrency_limit=8)
     return demo.launch(
@@ -39,4 +54,5 @@ def launch(sim: Simulator, *, prevent_thread_lock: bool = False):
         css=CSS,
         show_error=True,
         footer_links=[],
+        **launch_auth(sim.access, sim.settings.language),
     )

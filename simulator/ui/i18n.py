@@ -109,6 +109,12 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
+# Review, progress and login screens keep their strings in their own table.
+from .i18n_review import STRINGS as _REVIEW_STRINGS  # noqa: E402
+
+for _language, _table in _REVIEW_STRINGS.items():
+    STRINGS[_language].update(_table)
+
 
 def t(language: str, key: str, **kwargs) -> str:
     table = STRINGS.get(language, STRINGS["fr"])

@@ -13,6 +13,7 @@ from ..debtor.prompt import money
 from ..errors import SimulatorError
 from ..scenario import ScenarioFile
 from .i18n import t
+from .login import require
 from ..runtime import Simulator
 
 
@@ -106,11 +107,21 @@ def build_practice_tab(sim: Simulator) -> None:
     def on_scenario(sid):
         return scenario_card(sim.scenarios.scenarios.get(sid), lang)
 
-    async def on_start(sid, chosen_mode, current):
-        if current:
+    def own_call(cid, request):
+        """The live call `cid` if it belongs to the request's user (never trust a client-held id)."""
+        user = require(sim.access, request, lang, "practice")
+        call = sim.calls.get(cid) if cid else None
+        trainee = None if sim.access.single_user() else user.username
+        return call if call is not None and call.trainee == trainee else None
+
+    async def on_start(sid, chosen_mode, current, request: gr.Request):
+        user = require(sim.access, request, lang, "practice")
+        if own_call(current, request):
             await sim.end_call(current, reason="restarted")
         try:
-            call = await sim.start_call(sid, mode=chosen_mode or "practice")
+            # With accounts, the trainee is the logged-in user, never a typed name.
+            trainee = None if sim.access.single_user() else user.username
+            call = await sim.start_call(sid, mode=chosen_mode or "practice", trainee=trainee)
         except SimulatorError as exc:
             raise gr.Error(str(exc)) from exc
         history = [{"role": "assistant", "content": call.history[0].text}]
@@ -118,9 +129,9 @@ def build_practice_tab(sim: Simulator) -> None:
         return (call.id, history, t(lang, "status_active", name=name), gr.update(interactive=True, value=""),
                 gr.update(interactive=True), gr.update(interactive=True), mood_gauges(call, lang))
 
-    async def on_send(text, history, cid):
+    async def on_send(text, history, cid, request: gr.Request):
         keep = gr.update()
-        call = sim.calls.get(cid) if cid else None
+        call = own_call(cid, request)
         if call is None or not call.active:
             gr.Warning(t(lang, "no_call"))
             yield history, keep, keep, keep, keep, keep, keep
@@ -152,9 +163,9 @@ def build_practice_tab(sim: Simulator) -> None:
             else:
                 yield history, keep, keep, keep, keep, keep, keep
 
-    async def on_end(cid):
+    async def on_end(cid, request: gr.Request):
         status_text, gauge_html = t(lang, "status_idle"), ""
-        call = sim.calls.get(cid) if cid else None
+        call = own_call(cid, request)
         if call is not None:
             await sim.end_call(cid)
             status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .debtor.engine import DebtorEngine, Move
 from .runtime import Simulator
+from .scenario import Level, Scenario, ScenarioFile
 
 
 @dataclass
@@ -34,10 +36,41 @@ class PathResult:
         return self.fallbacks / self.replies if self.replies else 0.0
 
 
-async def run_path(sim: Simulator, scenario_id: str, path, runs: int) -> PathResult:
-    result = PathResult(scenario_id, path.name, path.expect, path.max_miss_rate)
+@dataclass
+class DryRun:
+    """A path played on the engine alone: the outcome is the engine's, whatever model voices the debtor."""
+
+    scenario_id: str
+    path: str
+    expected: str
+    level: str
+    outcome: str
+    moves: list[Move]
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == self.expected
+
+
+def dry_run(scenario: Scenario, path, level: Level | None = None) -> DryRun:
+    """Play a self-test path through the debtor engine only (no model, no store): instant and deterministic."""
+    engine = DebtorEngine(scenario, level or path.difficulty)
+    for line in path.turns:
+        move = engine.step(" ".join(line.split()))
+        if move.ends_call:
+            break
+    return DryRun(scenario.id, path.name, path.expect, engine.level, engine.final_outcome(), engine.moves)
+
+
+def dry_run_all(scenario: Scenario) -> list[DryRun]:
+    return [dry_run(scenario, path) for path in scenario.selftest]
+
+
+async def run_path(sim: Simulator, scenario_id: str | ScenarioFile, path, runs: int) -> PathResult:
+    sid = scenario_id if isinstance(scenario_id, str) else scenario_id.id
+    result = PathResult(sid, path.name, path.expect, path.max_miss_rate)
     for run in range(runs):
-        call = await sim.start_call(scenario_id, mode="selftest")
+        call = await sim.start_call(scenario_id, mode="selftest", difficulty=path.difficulty)
         for line in path.turns:
             if not call.active:
                 break

@@ -10,8 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Outcome = Literal["PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT"]
-OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT")
+Outcome = Literal["PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT",
+                  "HARDSHIP", "WRONG_PARTY", "THIRD_PARTY_MESSAGE", "INSOLVENCY"]
+OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT",
+                             "HARDSHIP", "WRONG_PARTY", "THIRD_PARTY_MESSAGE", "INSOLVENCY")
 
 
 class DebtorState(BaseModel):

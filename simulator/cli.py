@@ -25,6 +25,7 @@ ModelPathOpt = Annotated[Optional[Path], typer.Option("--model-path", help="GGUF
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Database and model cache folder")]
 ScenariosOpt = Annotated[Optional[Path], typer.Option("--scenarios-dir", help="Folder of scenario files")]
 LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Interface language: fr or en")]
+DifficultyOpt = Annotated[Optional[str], typer.Option("--difficulty", help="easy, medium or hard (default: the scenario's)")]
 
 
 def make_settings(**flags) -> Settings:
@@ -62,22 +63,25 @@ def play(
     scenario: Annotated[str, typer.Argument(help="Scenario id (file name without .yaml)")],
     backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
     model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
+    difficulty: DifficultyOpt = None,
 ) -> None:
     """Play a call in the terminal with the same engine as the app. Empty line or /fin to hang up."""
     try:
+        if difficulty not in (None, "easy", "medium", "hard"):
+            raise SimulatorError(f"--difficulty {difficulty}: use easy, medium or hard")
         settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
                                  data_dir=data_dir, scenarios_dir=scenarios_dir)
-        asyncio.run(_play(settings, scenario))
+        asyncio.run(_play(settings, scenario, difficulty))
     except SimulatorError as exc:
         _fail(exc)
 
 
-async def _play(settings: Settings, scenario_id: str) -> None:
+async def _play(settings: Settings, scenario_id: str, difficulty: str | None = None) -> None:
     from .runtime import Simulator
 
     sim = Simulator(settings)
     try:
-        call = await sim.start_call(scenario_id)
+        call = await sim.start_call(scenario_id, difficulty=difficulty)
         name = call.scenario.persona.name
         typer.secho(f"📞 {call.scenario.title} — {name} ({call.scenario.persona.company})", bold=True)
         typer.echo(f"{name} : {call.history[0].text}")
@@ -185,6 +189,60 @@ async def _selftest(settings: Settings, scenario_ids: list[str] | None, runs: in
         return all(r.passed for r in results)
     finally:
         await sim.aclose()
+
+
+@app.command()
+def schema(
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the *.schema.json files (default: schemas/)")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a committed schema is out of date")] = False,
+) -> None:
+    """Write the JSON Schemas of scenario (and rubric) files, generated from the pydantic models."""
+    from .schemas import SCHEMA_DIR, stale_schemas, write_schemas
+
+    out_dir = out or SCHEMA_DIR
+    if check:
+        stale = stale_schemas(out_dir)
+        for path in stale:
+            typer.secho(f"{path}: out of date (run `python -m simulator schema`)", fg=typer.colors.RED, err=True)
+        if stale:
+            raise typer.Exit(1)
+        typer.echo("schemas up to date")
+        return
+    for path in write_schemas(out_dir):
+        typer.echo(f"wrote {path}")
+
+
+@app.command("new-scenario")
+def new_scenario(
+    scenario_id: Annotated[str, typer.Argument(metavar="ID", help="Id of the new scenario, e.g. garage-en-difficulte")],
+    language: Annotated[str, typer.Option("--language", help="Language the debtor speaks: fr or en")] = "fr",
+    from_card: Annotated[Optional[Path], typer.Option("--from-card", help="Start from a Character Card V2 (JSON or PNG)")] = None,
+    scenarios_dir: ScenariosOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """Write a commented scenario file that validates, ready to edit (ID.yaml in the scenarios folder)."""
+    from .authoring import scaffold
+    from .cards import load_card
+
+    try:
+        if language not in ("fr", "en"):
+            raise SimulatorError(f"--language {language}: use fr or en")
+        folder = scenarios_dir or make_settings().scenarios_dir
+        target = folder / f"{scenario_id}.yaml"
+        if target.exists() and not force:
+            raise SimulatorError(f"{target} already exists: choose another id, or add --force to overwrite it")
+        card = load_card(from_card, language) if from_card else None
+        try:
+            text = scaffold(scenario_id, language, card=card, scenario_dir=folder)
+        except ValueError as exc:
+            raise SimulatorError(str(exc)) from None
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except SimulatorError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {target}")
+    typer.echo(f"next: edit it, then `python -m simulator validate {target}` and "
+               f"`python -m simulator selftest {scenario_id} --backend scripted --transcripts`")
 
 
 @app.command("prepare-model")

@@ -134,8 +134,20 @@ class SelfTestPath(StrictModel):
     turns: list[str] = Field(min_length=1, description="What the scripted trainee says, in order.")
 
 
+def _scenario_schema(schema: dict) -> None:
+    # The loader takes the id from the file name when it is missing: editors must not ask for it.
+    schema["required"] = [name for name in schema.get("required", []) if name != "id"]
+
+
+def _facts_schema(schema: dict) -> None:
+    # A hidden fact may be written as a plain string (it then unlocks at trust 0.6).
+    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "minLength": 1}]}
+
+
 class Scenario(StrictModel):
-    """One debtor persona and their situation."""
+    """One debtor persona and their situation (a scenario file of the collector training simulator)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_scenario_schema)
 
     schema_version: Literal[1, 2] = Field(SCHEMA_VERSION, description="Version of the scenario format.")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable identifier; defaults to the file name.")
@@ -158,6 +170,7 @@ class Scenario(StrictModel):
     hidden_facts: list[HiddenFact] = Field(
         default_factory=list,
         description="What the debtor knows but does not say at first; a plain string unlocks at trust 0.6.",
+        json_schema_extra=_facts_schema,
     )
     opening_line: str = Field(min_length=1, description="What the debtor says when they pick up.")
     call_date: date | None = Field(None, description="Date of the call, for reading relative dates (default: due date + days overdue).")

@@ -17,6 +17,7 @@ OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CA
 
 
 class DebtorState(BaseModel):
+    model_config = {"extra": "forbid"}  # a misspelt key in a scenario's `state.initial` is an error, not ignored
     trust: float = Field(0.3, ge=0, le=1, description="How much the debtor trusts the collector.")
     irritation: float = Field(0.2, ge=0, le=1, description="How annoyed they are; at the hang-up threshold they hang up.")
     willingness: float = Field(0.3, ge=0, le=1, description="How ready they are to commit to a payment.")

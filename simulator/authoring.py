@@ -19,11 +19,14 @@ SCHEMA_FILE = PROJECT_ROOT / "schemas" / "scenario.schema.json"
 
 
 def schema_ref(scenario_dir: Path) -> str:
-    """Path of the scenario JSON Schema as seen from a folder of scenario files (for the editor comment)."""
-    try:
-        return Path(os.path.relpath(SCHEMA_FILE, scenario_dir.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return SCHEMA_FILE.as_uri()
+    """Path of the scenario JSON Schema as seen from a folder of scenario files (for the editor comment).
+
+    Relative inside the project (it survives a move of the checkout), absolute for a folder elsewhere.
+    """
+    folder = scenario_dir.resolve()
+    if folder.is_relative_to(PROJECT_ROOT.resolve()):
+        return Path(os.path.relpath(SCHEMA_FILE, folder)).as_posix()
+    return SCHEMA_FILE.as_posix()
 
 
 def schema_comment(scenario_dir: Path) -> str:

@@ -106,6 +106,7 @@ def test_scaffold_rejects_a_bad_id():
 def test_schema_reference_is_relative_to_the_scenario_folder(tmp_path):
     assert schema_ref(PROJECT_ROOT / "scenarios") == "../schemas/scenario.schema.json"
     assert schema_ref(PROJECT_ROOT / "scenarios" / "clients") == "../../schemas/scenario.schema.json"
+    assert schema_ref(tmp_path) == (PROJECT_ROOT / "schemas" / "scenario.schema.json").as_posix()
 
 
 def test_new_scenario_command(tmp_path):

@@ -7,6 +7,7 @@ import gradio as gr
 from ..runtime import Simulator
 from .i18n import t
 from .practice import build_practice_tab
+from .scenarios_tab import build_scenarios_tab, everyone
 
 CSS = """
 .scenario-card table { width: 100%; border-collapse: collapse; }
@@ -16,6 +17,9 @@ CSS = """
 .gauge { min-width: 160px; font-size: .9em; }
 .gauge .bar { height: 8px; background: #e0e0e0; border-radius: 4px; overflow: hidden; }
 .gauge .bar div { height: 100%; }
+.scenario-library table { width: 100%; border-collapse: collapse; font-size: .9em; }
+.scenario-library th, .scenario-library td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #e5e5e5; vertical-align: top; }
+.st-ok { color: #2e7d32; font-weight: 600; } .st-fail { color: #c62828; font-weight: 600; } .st-warn { color: #ef6c00; }
 """
 
 
@@ -25,7 +29,11 @@ def build_app(sim: Simulator) -> gr.Blocks:
         gr.Markdown(f"# {t(lang, 'title')}\n{t(lang, 'subtitle')}")
         with gr.Tabs():
             with gr.Tab(t(lang, "tab_practice"), id="practice"):
-                build_practice_tab(sim)
+                picker = build_practice_tab(sim)
+            # trainers' tab: replace `everyone` by a trainer-only check once users exist
+            with gr.Tab(t(lang, "tab_scenarios"), id="scenarios", elem_id="tab-scenarios") as scenarios_tab:
+                scenarios = build_scenarios_tab(sim, allowed=everyone, practice_picker=picker)
+        scenarios.attach(demo, scenarios_tab, picker)
     return demo
 
 

@@ -42,20 +42,35 @@ def _fail(exc: SimulatorError) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files or folders (default: the scenarios folder)")] = None) -> None:
+def validate(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files or folders (default: the scenarios folder)")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Also exit 1 when a self-test path misses its outcome on the engine")] = False,
+) -> None:
     """Check scenario files; print every problem as file:line: field: message. Exit 1 if any."""
     from .scenario import load_scenarios
+    from .selftest import dry_run_all
 
     targets = paths or [Settings().scenarios_dir]
     result = load_scenarios(list(targets))
+    missed = 0
     for sid, sf in result.scenarios.items():
-        typer.echo(f"ok      {sf.path}  ({sid})")
+        runs = dry_run_all(sf.scenario)
+        passed = sum(r.passed for r in runs)
+        typer.echo(f"ok      {sf.path}  ({sid}; self-tests {passed}/{len(runs)} on the engine)")
+        for r in runs:
+            if not r.passed:
+                missed += 1
+                typer.secho(f"{sf.path}: selftest {r.path!r} ({r.level}): expected {r.expected}, the engine reaches "
+                            f"{r.outcome} (rewrite the turns or retune the numbers)", fg=typer.colors.YELLOW, err=True)
     for problem in result.errors:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if result.errors:
         typer.secho(f"{len(result.broken)} invalid file(s), {len(result.errors)} problem(s)", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"{len(result.scenarios)} scenario(s) valid")
+    if strict and missed:
+        typer.secho(f"{missed} self-test path(s) miss their outcome", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

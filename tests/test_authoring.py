@@ -214,3 +214,12 @@ def test_new_scenario_from_a_bad_card_fails_with_the_reason(tmp_path):
     result = run_cli("new-scenario", "old", "--from-card", str(DATA / "card_v1_plain.json"), "--scenarios-dir", str(tmp_path))
     assert result.returncode == 1 and "not a Character Card V2" in result.stderr
     assert not (tmp_path / "old.yaml").exists()
+
+
+def test_validate_strict_flags_a_path_that_misses(tmp_path):
+    text = (PROJECT_ROOT / "scenarios" / "recalcitrant.yaml").read_text(encoding="utf-8")
+    (tmp_path / "recalcitrant.yaml").write_text(text.replace("    expect: PTP", "    expect: PLAN"), encoding="utf-8")
+    lenient = run_cli("validate", str(tmp_path))
+    assert lenient.returncode == 0 and "self-tests 2/3 on the engine" in lenient.stdout
+    assert "selftest 'ferme-et-poli' (medium): expected PLAN, the engine reaches PTP" in lenient.stderr
+    assert run_cli("validate", "--strict", str(tmp_path)).returncode == 1

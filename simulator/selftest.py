@@ -99,11 +99,14 @@ async def run_selftests(sim: Simulator, scenario_ids: list[str], runs: int = 1) 
 
 
 def format_results(results: list[PathResult]) -> str:
-    lines = [f"{'scenario':22} {'path':22} {'expect':13} {'hit':>6} {'fallback':>9}  outcomes / guard events"]
+    ws = max([22, *(len(r.scenario_id) for r in results)])
+    wp = max([22, *(len(r.path) for r in results)])
+    we = max([13, *(len(r.expected) for r in results)])
+    lines = [f"{'scenario':{ws}} {'path':{wp}} {'expect':{we}} {'hit':>6} {'fallback':>9}  outcomes / guard events"]
     for r in results:
         outcomes = ", ".join(f"{k}:{v}" for k, v in r.outcomes.most_common())
         guards = ", ".join(f"{k}:{v}" for k, v in r.guard_events.most_common()) or "-"
         mark = "ok  " if r.passed else "FAIL"
-        lines.append(f"{r.scenario_id:22} {r.path:22} {r.expected:13} {r.hit_rate:6.0%} {r.fallback_rate:9.0%}  "
+        lines.append(f"{r.scenario_id:{ws}} {r.path:{wp}} {r.expected:{we}} {r.hit_rate:6.0%} {r.fallback_rate:9.0%}  "
                      f"{mark} {outcomes} | {guards}")
     return "\n".join(lines)

@@ -223,3 +223,14 @@ def test_validate_strict_flags_a_path_that_misses(tmp_path):
     assert lenient.returncode == 0 and "self-tests 2/3 on the engine" in lenient.stdout
     assert "selftest 'ferme-et-poli' (medium): expected PLAN, the engine reaches PTP" in lenient.stderr
     assert run_cli("validate", "--strict", str(tmp_path)).returncode == 1
+
+
+def test_the_guide_exists_and_its_worked_example_works():
+    guide = (PROJECT_ROOT / "docs" / "trainers-guide.md").read_text(encoding="utf-8")
+    for heading in ("## 4. The state rules in plain language", "## 5. Difficulty levels",
+                    "## 6. Validation messages and how to fix them"):
+        assert heading in guide
+    block = guide.split("<!-- guide-example: fleuriste-inondee -->\n```yaml\n", 1)[1].split("```", 1)[0]
+    sf = parse_scenario_text(block, PROJECT_ROOT / "scenarios" / "fleuriste-inondee.yaml")
+    runs = dry_run_all(sf.scenario)
+    assert [(r.path, r.outcome) for r in runs] == [("ecoute-puis-echeancier", "PLAN"), ("soupconneux", "HUNG_UP")]

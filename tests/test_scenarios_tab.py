@@ -44,14 +44,14 @@ def test_problems_are_shown_as_line_field_message():
 
 def test_yaml_syntax_errors_and_empty_text():
     assert check_text("title: [oops\n", "x.yaml").problems[0].startswith("2: YAML syntax:")
-    assert check_text("   ", "x.yaml").problems == ["1: (file): the file is empty (write a scenario, or start from « Nouveau »)"]
+    assert check_text("   ", "x.yaml").problems == ["1: (file): the file is empty (write a scenario, or start from a new one)"]
 
 
 def test_a_valid_text_shows_its_self_tests():
     check = check_text(good(), "garage-martin.yaml")
     shown = validation_markdown(check, "en")
     assert "Valid file (id `garage-martin`)" in shown
-    assert "`empathique-et-ferme` (medium) : expected PLAN, reached PLAN" in shown
+    assert "`empathique-et-ferme` (medium): expected PLAN, reached PLAN" in shown
     one_path = good().split("  - name: agressif")[0]
     assert "at least two self-test paths" in validation_markdown(check_text(one_path, "g.yaml"), "en")
 
@@ -153,3 +153,16 @@ def test_the_permission_hook_guards_saving(sim):
         build_scenarios_tab(sim)
     status, *_ = _fn(open_demo, "on_save")(good(), None, None, False, None)
     assert status.startswith("✅") and (sim.settings.scenarios_dir / "garage-martin.yaml").exists()
+
+
+def test_an_engine_failure_on_one_path_is_shown_not_raised(sim, monkeypatch):
+    import simulator.selftest as selftest
+
+    def boom(scenario, path, level=None):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(selftest, "dry_run", boom)
+    rows = {r.file: r for r in library_rows(sim)}
+    run = rows["recalcitrant.yaml"].runs[0]
+    assert not run.passed and run.outcome == "ERROR (ZeroDivisionError: division by zero)"
+    assert "0/3" in library_html(list(rows.values()), "en")

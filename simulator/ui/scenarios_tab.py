@@ -66,7 +66,7 @@ def _strip_file(problem: str, name: str) -> str:
 def check_text(text: str, name: str) -> Check:
     """Validate a scenario text as if it were the file `name`; on success, dry-run its self-tests."""
     if not (text or "").strip():
-        return Check(name, ["1: (file): the file is empty (write a scenario, or start from « Nouveau »)"])
+        return Check(name, ["1: (file): the file is empty (write a scenario, or start from a new one)"])
     try:
         sf = parse_scenario_text(text, Path(name))
     except ScenarioError as exc:
@@ -141,7 +141,8 @@ def validation_markdown(check: Check, lang: str) -> str:
         lines.append(f"⚠️ {t(lang, 'sc_need_two_paths')}")
     for r in check.runs:
         mark = "✅" if r.passed else "❌"
-        lines.append(f"- {mark} `{r.path}` ({t(lang, f'difficulty_{r.level}')}) : "
+        sep = " :" if lang == "fr" else ":"
+        lines.append(f"- {mark} `{r.path}` ({t(lang, f'difficulty_{r.level}')}){sep} "
                      f"{t(lang, 'sc_expected')} {r.expected}, {t(lang, 'sc_reached')} {r.outcome}")
     return "\n".join(lines)
 

@@ -220,3 +220,16 @@ def test_monthly_instalments():
 
     assert find_instalments("and the rest in two monthly instalments") == 2
     assert find_instalments("over 6 monthly payments") == 6
+
+
+@pytest.mark.parametrize("sid", ["standard-barrage", "us-roommate-third-party"])
+def test_a_third_party_is_never_handed_the_debt_by_the_prompt(library, sid):
+    from simulator.debtor.prompt import PromptBuilder, TranscriptLine
+
+    s = library[sid]
+    for fmt in ("transcript", "chat"):
+        request = PromptBuilder(s, fmt).build([TranscriptLine("debtor", s.opening_line), TranscriptLine("agent", "Hello?")])
+        prompt = request.prompt or " ".join(m.content for m in request.messages)
+        assert s.debt.invoice_ref not in prompt
+        assert f"{s.debt.amount:.0f}" not in prompt.replace("\u202f", "").replace(",", "")
+    assert "Doit 2" in PromptBuilder(library["recalcitrant"]).prefix()  # the debtor still knows what they owe

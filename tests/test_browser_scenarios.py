@@ -101,5 +101,14 @@ def test_upload_broken_then_valid_scenario(app, page, library, tmp_path):
     page.locator("#scenario-select input").click()
     page.get_by_role("option", name="Garage Martin : le chèque égaré").click()
     expect(page.locator("#scenario-card")).to_contain_text("2\u202f400 €")
+    # the trainee may pick another level than the file's
+    page.locator("#call-level input").click()
+    page.get_by_role("option", name="difficile").click()
     page.locator("#start-call").click()
     expect(page.locator("#call-chat")).to_contain_text("Dupont Rénovation, bonjour.")
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "data" / "simulator.db")
+    sid, scenario_json = db.execute("SELECT scenario_id, scenario_json FROM sessions WHERE mode = 'practice'").fetchone()
+    assert sid == "garage-martin" and json.loads(scenario_json)["difficulty"] == "hard"

@@ -166,3 +166,42 @@ def test_an_engine_failure_on_one_path_is_shown_not_raised(sim, monkeypatch):
     run = rows["recalcitrant.yaml"].runs[0]
     assert not run.passed and run.outcome == "ERROR (ZeroDivisionError: division by zero)"
     assert "0/3" in library_html(list(rows.values()), "en")
+
+
+def test_the_tab_is_hidden_from_those_not_allowed(sim):
+    from simulator.ui.practice import build_practice_tab
+
+    def trainers_only(request):
+        return getattr(request, "username", None) == "formatrice"
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Entraînement"):
+            picker = build_practice_tab(sim)
+        with gr.Tab("Scénarios") as tab:
+            handle = build_scenarios_tab(sim, allowed=trainers_only, practice_picker=picker)
+        handle.attach(demo, tab, picker)
+    on_load = _fn(demo, "on_load")
+
+    class Request:
+        username = "stagiaire"
+
+    visibility, library, opener, choices = on_load(Request())
+    assert visibility["visible"] is False
+    Request.username = "formatrice"
+    visibility, library, opener, choices = on_load(Request())
+    assert visibility["visible"] is True and "casse.yaml" in library
+    assert ("Récalcitrant : elle épargne pour sa maison", "recalcitrant") in choices["choices"]
+
+
+def test_importing_a_card_in_the_tab_fills_the_editor(sim):
+    from pathlib import Path
+
+    with gr.Blocks() as demo:
+        build_scenarios_tab(sim)
+    on_card = _fn(demo, "on_card")
+    text, label, editing, draft = on_card(str(Path(__file__).parent / "data" / "card_v2_gerard.json"))
+    assert "card_v2_gerard.json" in label and editing is None and draft == "gerard-ponsard.yaml"
+    check = check_text(text, draft)
+    assert check.valid and check.scenario_file.scenario.persona.name == "Gérard Ponsard"
+    with pytest.raises(gr.Error, match="not a Character Card V2"):
+        on_card(str(Path(__file__).parent / "data" / "card_v1_plain.json"))

@@ -9,7 +9,7 @@ from .auth import Access
 from .errors import SimulatorError
 from .llm.base import ChatModel
 from .llm.factory import build_model, token_budget
-from .scenario import LoadResult, load_scenarios
+from .scenario import Level, LoadResult, ScenarioFile, load_scenarios
 from .session import CallSession
 from .settings import Settings
 from .store import Store
@@ -33,15 +33,20 @@ class Simulator:
         self.scenarios = load_scenarios(self.settings.scenarios_dir)
         return self.scenarios
 
-    async def start_call(self, scenario_id: str, *, trainee: str | None = None, mode: str = "practice") -> CallSession:
-        scenario = self.scenarios.scenarios.get(scenario_id)
+    async def start_call(self, scenario_id: str | ScenarioFile, *, trainee: str | None = None, mode: str = "practice",
+                         difficulty: Level | None = None) -> CallSession:
+        """Start a call on a library scenario (by id) or on a scenario file not saved yet (the self-test "try it")."""
+        if isinstance(scenario_id, ScenarioFile):
+            scenario = scenario_id
+        else:
+            scenario = self.scenarios.scenarios.get(scenario_id)
         if scenario is None:
             known = ", ".join(sorted(self.scenarios.scenarios)) or "none"
             raise SimulatorError(f"unknown scenario {scenario_id!r} (valid scenarios: {known})")
         call = CallSession(
             scenario, self.model, self.store, backend=self.settings.backend,
             prompt_format=self.settings.resolved_prompt_format, trainee=trainee, mode=mode,
-            warm=self.settings.backend == "embedded", budget=self.budget,
+            warm=self.settings.backend == "embedded", budget=self.budget, difficulty=difficulty,
         )
         await call.start()
         self.calls[call.id] = call

@@ -66,6 +66,7 @@ class CallSession:
         mode: str = "practice",
         warm: bool = False,
         budget: TokenBudget | None = None,
+        difficulty: str | None = None,
     ):
         self.scenario_file = scenario
         self.scenario = scenario.scenario
@@ -76,7 +77,7 @@ class CallSession:
         self.mode = mode
         self.warm = warm
         self.history: list[TranscriptLine] = []
-        self.engine = DebtorEngine(self.scenario)
+        self.engine = DebtorEngine(self.scenario, difficulty)
         self.prompt = PromptBuilder(self.scenario, prompt_format, budget=budget, known_facts=self.engine.revealed_facts)
         self.id: str | None = None
         self.status: str = "new"
@@ -107,7 +108,9 @@ class CallSession:
             raise SimulatorError("this call has already started")
         self.id = self.store.create_session(
             scenario_id=self.scenario.id, scenario_sha256=self.scenario_file.sha256,
-            scenario_json=self.scenario.model_dump_json(), language=self.language,
+            # frozen as played: the level chosen for this call replaces the file's default
+            scenario_json=self.scenario.model_copy(update={"difficulty": self.engine.level}).model_dump_json(),
+            language=self.language,
             backend=self.backend, model=self.model.name, mode=self.mode, trainee=self.trainee,
         )
         self.status = "active"
@@ -230,7 +233,7 @@ class CallSession:
             self._warmup.cancel()
         if self.active:
             outcome = self.engine.final_outcome()
-            detail = {"outcome": outcome, "state": self.engine.state.model_dump(),
+            detail = {"outcome": outcome, "difficulty": self.engine.level, "state": self.engine.state.model_dump(),
                       "agreement": self.engine.agreement.model_dump(mode="json") if self.engine.agreement else None,
                       "revealed": self.engine.revealed_facts()}
             self.store.end_session(self.id, status="ended", reason=reason, outcome=outcome, outcome_detail=detail)

@@ -51,10 +51,16 @@ def persona_paragraph(s: Scenario) -> str:
     amount = money(d.amount, d.currency, s.language)
     # The trainer's example lines set this debtor's own voice (at most four, to keep the prefix short).
     voice = " ".join(f"« {line} »" if s.language == "fr" else f'"{line}"' for line in s.example_lines[:4])
+    if s.party == "third_party":  # they owe nothing and must not be handed the debt to repeat
+        owes = {"fr": f"{p.name} répond au téléphone à la place de la personne demandée.",
+                "en": f"{p.name} answers the phone for the person the caller asks for."}[s.language]
+    elif s.language == "fr":
+        owes = f"Doit {amount} (facture {d.invoice_ref}, impayée depuis {d.days_overdue} jours)."
+    else:
+        owes = f"Owes {amount} (invoice {d.invoice_ref}, {d.days_overdue} days overdue)."
     if s.language == "fr":
         return (
-            f"Personnage : {p.name}, {p.role} ({p.company}). Doit {amount} (facture {d.invoice_ref}, "
-            f"impayée depuis {d.days_overdue} jours).\n"
+            f"Personnage : {p.name}, {p.role} ({p.company}). {owes}\n"
             f"Caractère : {p.personality}\n"
             f"Ce que {p.name} sait de sa situation : {s.situation}\n"
             + (f"Façon de parler de {p.name}, par exemple : {voice}\n" if voice else "")
@@ -62,8 +68,7 @@ def persona_paragraph(s: Scenario) -> str:
             f"sans répéter les phrases du chargé de relance."
         )
     return (
-        f"Character: {p.name}, {p.role} ({p.company}). Owes {amount} (invoice {d.invoice_ref}, "
-        f"{d.days_overdue} days overdue).\n"
+        f"Character: {p.name}, {p.role} ({p.company}). {owes}\n"
         f"Character traits: {p.personality}\n"
         f"What {p.name} knows of their situation: {s.situation}\n"
         + (f"How {p.name} talks, for example: {voice}\n" if voice else "")

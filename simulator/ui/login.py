@@ -179,3 +179,10 @@ def gate(demo: gr.Blocks, component, access: Access, capability: Capability) -> 
         return gr.update(visible=access.can(current_user(access, request), capability))
 
     demo.load(visible, None, component, api_visibility="private")
+
+
+def can_manage_scenarios(access: Access):
+    """The Scenarios tab's permission hook: trainers and admins (everyone in single-user mode)."""
+    def allowed(request: gr.Request | None = None) -> bool:
+        return access.can(current_user(access, request), "manage_scenarios")
+    return allowed

@@ -72,9 +72,14 @@ def invalid_files_markdown(problems: dict) -> str:
     return "\n".join(lines)
 
 
-def build_practice_tab(sim: Simulator) -> None:
+def scenario_choices(sim: Simulator) -> list[tuple[str, str]]:
+    return [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
+
+
+def build_practice_tab(sim: Simulator) -> gr.Dropdown:
+    """Build the tab; returns the scenario picker so other tabs can refresh its choices."""
     lang = sim.settings.language
-    choices = [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
+    choices = scenario_choices(sim)
     first = choices[0][1] if choices else None
 
     with gr.Row():
@@ -83,6 +88,8 @@ def build_practice_tab(sim: Simulator) -> None:
             card = gr.HTML(scenario_card(sim.scenarios.scenarios.get(first), lang), elem_id="scenario-card")
             mode = gr.Radio([(t(lang, "mode_practice"), "practice"), (t(lang, "mode_exam"), "exam")], value="practice",
                             label=t(lang, "mode"), elem_id="call-mode")
+            level = gr.Dropdown([(t(lang, "level_default"), ""), *((t(lang, f"difficulty_{d}"), d) for d in ("easy", "medium", "hard"))],
+                                value="", label=t(lang, "level"), elem_id="call-level")
             start = gr.Button(t(lang, "start"), variant="primary", elem_id="start-call", interactive=bool(choices))
             end = gr.Button(t(lang, "end"), variant="stop", elem_id="end-call", interactive=False)
             if not choices:
@@ -114,14 +121,15 @@ def build_practice_tab(sim: Simulator) -> None:
         trainee = None if sim.access.single_user() else user.username
         return call if call is not None and call.trainee == trainee else None
 
-    async def on_start(sid, chosen_mode, current, request: gr.Request):
+    async def on_start(sid, chosen_mode, chosen_level, current, request: gr.Request):
         user = require(sim.access, request, lang, "practice")
         if own_call(current, request):
             await sim.end_call(current, reason="restarted")
         try:
             # With accounts, the trainee is the logged-in user, never a typed name.
             trainee = None if sim.access.single_user() else user.username
-            call = await sim.start_call(sid, mode=chosen_mode or "practice", trainee=trainee)
+            call = await sim.start_call(sid, mode=chosen_mode or "practice", trainee=trainee,
+                                        difficulty=chosen_level or None)
         except SimulatorError as exc:
             raise gr.Error(str(exc)) from exc
         history = [{"role": "assistant", "content": call.history[0].text}]
@@ -174,9 +182,10 @@ def build_practice_tab(sim: Simulator) -> None:
         return None, status_text, off, off, off, gauge_html
 
     scenario.change(on_scenario, scenario, card)
-    start.click(on_start, [scenario, mode, call_id], [call_id, chat, status, message, send, end, gauges])
+    start.click(on_start, [scenario, mode, level, call_id], [call_id, chat, status, message, send, end, gauges])
     send_event = dict(fn=on_send, inputs=[message, chat, call_id], outputs=[chat, message, status, gauges, send, end, call_id])
     send.click(**send_event)
     message.submit(**send_event)
     end.click(on_end, call_id, [call_id, status, message, send, end, gauges])
     chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges])  # clearing the call hangs up
+    return scenario

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import SimulatorError
+from .errors import ConfigError, SimulatorError
 from .settings import Settings
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ ModelPathOpt = Annotated[Optional[Path], typer.Option("--model-path", help="GGUF
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Database and model cache folder")]
 ScenariosOpt = Annotated[Optional[Path], typer.Option("--scenarios-dir", help="Folder of scenario files")]
 LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Interface language: fr or en")]
+DifficultyOpt = Annotated[Optional[str], typer.Option("--difficulty", help="easy, medium or hard (default: the scenario's)")]
 
 
 def make_settings(**flags) -> Settings:
@@ -41,20 +42,35 @@ def _fail(exc: SimulatorError) -> None:
 
 
 @app.command()
-def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files or folders (default: the scenarios folder)")] = None) -> None:
+def validate(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Scenario files or folders (default: the scenarios folder)")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Also exit 1 when a self-test path misses its outcome on the engine")] = False,
+) -> None:
     """Check scenario files; print every problem as file:line: field: message. Exit 1 if any."""
     from .scenario import load_scenarios
+    from .selftest import dry_run_all
 
     targets = paths or [Settings().scenarios_dir]
     result = load_scenarios(list(targets))
+    missed = 0
     for sid, sf in result.scenarios.items():
-        typer.echo(f"ok      {sf.path}  ({sid})")
+        runs = dry_run_all(sf.scenario)
+        passed = sum(r.passed for r in runs)
+        typer.echo(f"ok      {sf.path}  ({sid}; self-tests {passed}/{len(runs)} on the engine)")
+        for r in runs:
+            if not r.passed:
+                missed += 1
+                typer.secho(f"{sf.path}: selftest {r.path!r} ({r.level}): expected {r.expected}, the engine reaches "
+                            f"{r.outcome} (rewrite the turns or retune the numbers)", fg=typer.colors.YELLOW, err=True)
     for problem in result.errors:
         typer.secho(problem, fg=typer.colors.RED, err=True)
     if result.errors:
         typer.secho(f"{len(result.broken)} invalid file(s), {len(result.errors)} problem(s)", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
     typer.echo(f"{len(result.scenarios)} scenario(s) valid")
+    if strict and missed:
+        typer.secho(f"{missed} self-test path(s) miss their outcome", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -62,22 +78,25 @@ def play(
     scenario: Annotated[str, typer.Argument(help="Scenario id (file name without .yaml)")],
     backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
     model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
+    difficulty: DifficultyOpt = None,
 ) -> None:
     """Play a call in the terminal with the same engine as the app. Empty line or /fin to hang up."""
     try:
+        if difficulty not in (None, "easy", "medium", "hard"):
+            raise SimulatorError(f"--difficulty {difficulty}: use easy, medium or hard")
         settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
                                  data_dir=data_dir, scenarios_dir=scenarios_dir)
-        asyncio.run(_play(settings, scenario))
+        asyncio.run(_play(settings, scenario, difficulty))
     except SimulatorError as exc:
         _fail(exc)
 
 
-async def _play(settings: Settings, scenario_id: str) -> None:
+async def _play(settings: Settings, scenario_id: str, difficulty: str | None = None) -> None:
     from .runtime import Simulator
 
     sim = Simulator(settings)
     try:
-        call = await sim.start_call(scenario_id)
+        call = await sim.start_call(scenario_id, difficulty=difficulty)
         name = call.scenario.persona.name
         typer.secho(f"📞 {call.scenario.title} — {name} ({call.scenario.persona.company})", bold=True)
         typer.echo(f"{name} : {call.history[0].text}")
@@ -153,11 +172,17 @@ def selftest(
     backend: BackendOpt = None, base_url: BaseUrlOpt = None, model: ModelOpt = None,
     model_path: ModelPathOpt = None, data_dir: DataDirOpt = None, scenarios_dir: ScenariosOpt = None,
     transcripts: Annotated[bool, typer.Option("--transcripts", help="Print a sample transcript of each path")] = False,
+    prompt_format: Annotated[Optional[str], typer.Option(
+        "--prompt-format", help="transcript or chat (default: the setting, auto)")] = None,
 ) -> None:
     """Play each scenario's scripted trainee paths; exit 1 when a path misses its outcome too often."""
     try:
         settings = make_settings(backend=backend, base_url=base_url, model=model, model_path=model_path,
                                  data_dir=data_dir, scenarios_dir=scenarios_dir)
+        if prompt_format:
+            settings = settings.model_copy(update={"prompt_format": prompt_format})
+            if prompt_format not in ("transcript", "chat", "auto"):
+                raise ConfigError(f"--prompt-format {prompt_format!r}: use transcript, chat or auto")
         ok = asyncio.run(_selftest(settings, scenarios, runs, transcripts))
     except SimulatorError as exc:
         _fail(exc)
@@ -187,6 +212,60 @@ async def _selftest(settings: Settings, scenario_ids: list[str] | None, runs: in
         await sim.aclose()
 
 
+@app.command()
+def schema(
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the *.schema.json files (default: schemas/)")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if a committed schema is out of date")] = False,
+) -> None:
+    """Write the JSON Schemas of scenario (and rubric) files, generated from the pydantic models."""
+    from .schemas import SCHEMA_DIR, stale_schemas, write_schemas
+
+    out_dir = out or SCHEMA_DIR
+    if check:
+        stale = stale_schemas(out_dir)
+        for path in stale:
+            typer.secho(f"{path}: out of date (run `python -m simulator schema`)", fg=typer.colors.RED, err=True)
+        if stale:
+            raise typer.Exit(1)
+        typer.echo("schemas up to date")
+        return
+    for path in write_schemas(out_dir):
+        typer.echo(f"wrote {path}")
+
+
+@app.command("new-scenario")
+def new_scenario(
+    scenario_id: Annotated[str, typer.Argument(metavar="ID", help="Id of the new scenario, e.g. garage-en-difficulte")],
+    language: Annotated[str, typer.Option("--language", help="Language the debtor speaks: fr or en")] = "fr",
+    from_card: Annotated[Optional[Path], typer.Option("--from-card", help="Start from a Character Card V2 (JSON or PNG)")] = None,
+    scenarios_dir: ScenariosOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """Write a commented scenario file that validates, ready to edit (ID.yaml in the scenarios folder)."""
+    from .authoring import scaffold
+    from .cards import load_card
+
+    try:
+        if language not in ("fr", "en"):
+            raise SimulatorError(f"--language {language}: use fr or en")
+        folder = scenarios_dir or make_settings().scenarios_dir
+        target = folder / f"{scenario_id}.yaml"
+        if target.exists() and not force:
+            raise SimulatorError(f"{target} already exists: choose another id, or add --force to overwrite it")
+        card = load_card(from_card, language) if from_card else None
+        try:
+            text = scaffold(scenario_id, language, card=card, scenario_dir=folder)
+        except ValueError as exc:
+            raise SimulatorError(str(exc)) from None
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except SimulatorError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {target}")
+    typer.echo(f"next: edit it, then `python -m simulator validate {target}` and "
+               f"`python -m simulator selftest {scenario_id} --backend scripted --transcripts`")
+
+
 @app.command("prepare-model")
 def prepare_model(data_dir: DataDirOpt = None, model_path: ModelPathOpt = None) -> None:
     """Assemble and verify the embedded model now (otherwise done on first start)."""
@@ -202,6 +281,10 @@ def prepare_model(data_dir: DataDirOpt = None, model_path: ModelPathOpt = None) 
     except SimulatorError as exc:
         _fail(exc)
 
+
+from .cli_admin import register as _register_admin_commands  # noqa: E402  (users, export, import)
+
+_register_admin_commands(app)
 
 from .cli_rubric import register as _register_rubric_commands  # noqa: E402  (score, calibrate, rubric-schema)
 

@@ -19,10 +19,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .debtor.cues import CueName
 from .debtor.state import DebtorState, Outcome, Sensitivity
 from .errors import ScenarioError
 
 SCHEMA_VERSION = 2
+
+Level = Literal["easy", "medium", "hard"]
 
 
 class StrictModel(BaseModel):
@@ -76,6 +79,11 @@ class StateSpec(StrictModel):
 class Concessions(StrictModel):
     """What the debtor can agree to, and in which state."""
 
+    can_pay: bool = Field(
+        True,
+        description="False: they refuse every payment request on this call (a disputed invoice, insolvency "
+        "proceedings, a third party); each request annoys them a little more.",
+    )
     first_payment_max: float | None = Field(
         None, gt=0, description="Largest first payment they can make (empty: the whole amount)."
     )
@@ -102,22 +110,59 @@ class FallbackLines(StrictModel):
     hang_up: list[str] = Field(default_factory=list)
 
 
+class Resolution(StrictModel):
+    """An outcome the call reaches when the trainee does the right thing (unless a payment is agreed or they hang up)."""
+
+    outcome: Literal["DISPUTE", "CALLBACK", "HARDSHIP", "THIRD_PARTY_MESSAGE", "INSOLVENCY", "REFUSAL"] = Field(
+        description="Outcome recorded when this rule fires."
+    )
+    when: list[CueName] = Field(
+        min_length=1,
+        description="Fires when a trainee turn shows any of these: callback (agrees a time to call back), "
+        "dispute_logged (notes the dispute), message (leaves a message for the right party), signposting "
+        "(points to free debt advice), forbearance (offers to pause or freeze collection), administrator "
+        "(asks for the insolvency administrator).",
+    )
+    requires: Thresholds = Field(default_factory=Thresholds, description="State the debtor must be in for it to count.")
+
+
 class SelfTestPath(StrictModel):
     name: str = Field(min_length=1)
     expect: Outcome = Field(description="Outcome this path should reach.")
     max_miss_rate: float = Field(0.2, ge=0, le=1, description="Share of runs allowed to miss the expected outcome.")
+    difficulty: Level | None = Field(None, description="Play this path at this level (default: the scenario's).")
     turns: list[str] = Field(min_length=1, description="What the scripted trainee says, in order.")
 
 
+def _scenario_schema(schema: dict) -> None:
+    # The loader takes the id from the file name when it is missing: editors must not ask for it.
+    schema["required"] = [name for name in schema.get("required", []) if name != "id"]
+
+
+def _facts_schema(schema: dict) -> None:
+    # A hidden fact may be written as a plain string (it then unlocks at trust 0.6).
+    schema["items"] = {"anyOf": [schema["items"], {"type": "string", "minLength": 1}]}
+
+
 class Scenario(StrictModel):
-    """One debtor persona and their situation."""
+    """One debtor persona and their situation (a scenario file of the collector training simulator)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_scenario_schema)
 
     schema_version: Literal[1, 2] = Field(SCHEMA_VERSION, description="Version of the scenario format.")
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Stable identifier; defaults to the file name.")
     title: str = Field(min_length=1, description="Short title shown on the scenario card.")
     language: Literal["fr", "en"] = Field(description="Language the debtor speaks.")
-    difficulty: Literal["easy", "medium", "hard"] = Field(description="Difficulty shown to the trainee.")
+    difficulty: Level = Field(
+        description="Default level: easy makes the debtor more forgiving, hard less (sensitivities, thresholds, "
+        "patience); the numbers in this file are the medium level. Trainees may pick another level."
+    )
     segment: Literal["b2b", "b2c"] = Field("b2b", description="Business debtor (b2b) or consumer (b2c).")
+    party: Literal["debtor", "third_party"] = Field(
+        "debtor",
+        description="Who answers: the debtor, or a third party (assistant, relative) who must not hear about the "
+        "debt; mentioning it to them counts as a compliance violation, and they cannot commit to a payment.",
+    )
     summary: str = Field("", description="One line for the trainee: what this call is about.")
     persona: Persona
     debt: Debt
@@ -125,6 +170,7 @@ class Scenario(StrictModel):
     hidden_facts: list[HiddenFact] = Field(
         default_factory=list,
         description="What the debtor knows but does not say at first; a plain string unlocks at trust 0.6.",
+        json_schema_extra=_facts_schema,
     )
     opening_line: str = Field(min_length=1, description="What the debtor says when they pick up.")
     call_date: date | None = Field(None, description="Date of the call, for reading relative dates (default: due date + days overdue).")
@@ -134,6 +180,12 @@ class Scenario(StrictModel):
     hang_up: HangUp = Field(default_factory=HangUp)
     example_lines: list[str] = Field(default_factory=list, description="A few lines in the debtor's voice.")
     fallback_lines: FallbackLines = Field(default_factory=FallbackLines)
+    resolutions: list[Resolution] = Field(
+        default_factory=list,
+        description="Outcomes reached by doing the right thing; checked in order, before the built-in rules "
+        "(DISPUTE when the trainee logs a dispute, CALLBACK when a callback is agreed), which apply only to "
+        "outcomes not listed here.",
+    )
     selftest: list[SelfTestPath] = Field(default_factory=list, description="Scripted trainee paths and their expected outcome.")
 
     @field_validator("hidden_facts", mode="before")

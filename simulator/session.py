@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .debtor.engine import DebtorEngine, Move, fallback_for
-from .debtor.guards import GuardEvent, check_reply, clean_reply
-from .debtor.prompt import PromptBuilder, TranscriptLine
+from .debtor.guards import GuardEvent, check_reply, clean_reply, complete_for_beat, trim_long
+from .debtor.prompt import money
+from .debtor.prompt import PromptBuilder, TranscriptLine, pick_opener
+from .llm.tokens import TokenBudget
 from .errors import LLMError, LLMStreamInterrupted, SimulatorError
 from .llm.base import ChatModel
 from .rubric.scorecard import Scorecard, build_scorecard
@@ -30,6 +32,14 @@ log = logging.getLogger(__name__)
 RETRY_DIRECTION = {
     "fr": "répond brièvement, avec ses propres mots, en restant le débiteur",
     "en": "answers briefly, in their own words, staying the debtor",
+}
+# After a repeated or echoed line, the retry asks for something new and samples more freely:
+# at a lower temperature the small model says the same line again.
+OPENER_ON_FIRST_ATTEMPT = True
+
+RETRY_NEW_DIRECTION = {
+    "fr": "dit quelque chose de nouveau, sans reprendre ses phrases ni celles du chargé de relance",
+    "en": "says something new, without reusing their own or the collector's sentences",
 }
 
 
@@ -60,6 +70,8 @@ class CallSession:
         trainee: str | None = None,
         mode: str = "practice",
         warm: bool = False,
+        budget: TokenBudget | None = None,
+        difficulty: str | None = None,
         scorer: TurnScorer | None = None,
     ):
         self.scenario_file = scenario
@@ -70,15 +82,18 @@ class CallSession:
         self.trainee = trainee
         self.mode = mode
         self.warm = warm
-        self.prompt = PromptBuilder(self.scenario, prompt_format)
         self.history: list[TranscriptLine] = []
-        self.engine = DebtorEngine(self.scenario)
+        self.engine = DebtorEngine(self.scenario, difficulty)
+        self.prompt = PromptBuilder(self.scenario, prompt_format, budget=budget, known_facts=self.engine.revealed_facts)
         if scorer is None:
             from .rubric.loader import resolve_rubric
 
-            scorer = TurnScorer(resolve_rubric(None, self.scenario.language), self.scenario.language)
+            scorer = TurnScorer(resolve_rubric(None, self.scenario.language, currency=self.scenario.debt.currency),
+                                self.scenario.language)
         self.scorer = scorer
-        self.scoring = scorer.session(segment=self.scenario.segment)
+        # Self-test paths are scored as the engine's dry run scores them: the canned replies of a scripted
+        # model say nothing about this debtor, so their cues must not move the trainee's scores.
+        self.scoring = scorer.session(segment=self.scenario.segment, context_known=mode != "selftest")
         self.scored: list[tuple[int, TurnScore]] = []
         self.scorecard: Scorecard | None = None
         self.id: str | None = None
@@ -110,7 +125,9 @@ class CallSession:
             raise SimulatorError("this call has already started")
         self.id = self.store.create_session(
             scenario_id=self.scenario.id, scenario_sha256=self.scenario_file.sha256,
-            scenario_json=self.scenario.model_dump_json(), language=self.language,
+            # frozen as played: the level chosen for this call replaces the file's default
+            scenario_json=self.scenario.model_copy(update={"difficulty": self.engine.level}).model_dump_json(),
+            language=self.language,
             backend=self.backend, model=self.model.name, mode=self.mode, trainee=self.trainee,
         )
         rubric = self.scorer.rubric_file
@@ -164,10 +181,20 @@ class CallSession:
         reply = ""
         agent_label = self.prompt.labels["agent"]
         direction_now = self.engine.direction(move)
+        retry_kind: str | None = None
         for attempt in range(2):
-            direction = f"{direction_now} ; {RETRY_DIRECTION[self.language]}" if attempt else direction_now
-            request = self.prompt.build(self.history, direction=direction, temperature=0.7 if attempt == 0 else 0.4)
-            raw = ""
+            temperature = 0.7
+            direction = direction_now
+            if attempt:
+                repeated = retry_kind in ("repeat", "echo")
+                extra = (RETRY_NEW_DIRECTION if repeated else RETRY_DIRECTION)[self.language]
+                direction, temperature = f"{direction_now} ; {extra}", (0.95 if repeated else 0.4)
+            opener = None
+            if self.prompt.fmt == "transcript" and (attempt or OPENER_ON_FIRST_ATTEMPT):
+                earlier = [line.text for line in self.history if line.speaker == "debtor"]
+                opener = pick_opener(self.language, move.beat, earlier, len(self.history) + attempt)
+            request = self.prompt.build(self.history, direction=direction, temperature=temperature, opener=opener)
+            raw = opener or ""
             try:
                 async for chunk in self.model.stream(request):
                     if first_token_ms is None:
@@ -175,7 +202,7 @@ class CallSession:
                     raw += chunk
                     yield ReplyUpdate(clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label))
             except LLMStreamInterrupted as exc:
-                raw = exc.partial
+                raw = (opener or "") + exc.partial
                 events.append(GuardEvent("error", str(exc), attempt, "retry" if attempt == 0 else "fallback"))
                 if attempt == 0:
                     yield ReplyUpdate("…", retrying=True)
@@ -187,18 +214,36 @@ class CallSession:
                 return
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
             earlier = [line.text for line in self.history if line.speaker == "debtor"]
-            failure = check_reply(reply, last_agent_line=agent_text, agent_label=agent_label, earlier_replies=earlier,
-                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text())
+            # Agreeing, the debtor reads the terms back: that is not an echo.
+            failure = check_reply(reply, last_agent_line=None if move.beat == "accept" else agent_text, agent_label=agent_label, earlier_replies=earlier,
+                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text(),
+                                  language=self.language)
             if failure is None:
+                trimmed = trim_long(reply)
+                if trimmed:
+                    events.append(GuardEvent("too_long", f"{len(reply)} characters, cut to {len(trimmed)}", attempt, "trim",
+                                             rejected=reply))
+                    reply = trimmed
                 break
             kind, detail = failure
-            events.append(GuardEvent(kind, detail, attempt, "retry" if attempt == 0 else "fallback"))
+            retry_kind = kind
+            events.append(GuardEvent(kind, detail, attempt, "retry" if attempt == 0 else "fallback", rejected=reply))
             log.info("guard %s on attempt %d: %s | %r", kind, attempt, detail, reply)
             if attempt == 0:
                 yield ReplyUpdate("…", retrying=True)
             reply = ""
         if not reply:
             reply = fallback_for(self.scenario, move, len(self.history))
+        else:
+            terms = move.terms
+            missing = complete_for_beat(
+                reply, move.beat, self.language,
+                terms.describe(self.language, self.scenario.debt.currency) if terms else "",
+                money(terms.amount, self.scenario.debt.currency, self.language) if terms else None,
+            )
+            if missing:
+                events.append(GuardEvent("incomplete", f"added: {missing}", 0, "complete", rejected=reply))
+                reply = f"{reply} {missing}"
         total_ms = int((time.perf_counter() - started) * 1000)
         self._commit(
             "debtor", reply, first_token_ms=first_token_ms, total_ms=total_ms,
@@ -215,7 +260,7 @@ class CallSession:
             self._warmup.cancel()
         if self.active:
             outcome = self.engine.final_outcome()
-            detail = {"outcome": outcome, "state": self.engine.state.model_dump(),
+            detail = {"outcome": outcome, "difficulty": self.engine.level, "state": self.engine.state.model_dump(),
                       "agreement": self.engine.agreement.model_dump(mode="json") if self.engine.agreement else None,
                       "revealed": self.engine.revealed_facts()}
             self.store.end_session(self.id, status="ended", reason=reason, outcome=outcome, outcome_detail=detail)

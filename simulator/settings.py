@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         description="Path of a GGUF file for the embedded backend instead of the shipped model.",
     )
     embedded_ctx: int = Field(4096, ge=512, description="Context window of the embedded model, in tokens.")
+    context_tokens: int = Field(
+        8192, ge=512,
+        description="Context window of an OpenAI-compatible model, in tokens (the embedded model uses `embedded_ctx`).",
+    )
     embedded_threads: int | None = Field(
         None, ge=1, description="CPU threads of the embedded model (empty: all cores)."
     )
@@ -106,6 +110,24 @@ class Settings(BaseSettings):
     judge_model: str | None = Field(None, description="Model name of the judge at `judge_base_url`.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=0, le=65535, description="Port the web app listens on (0: any free port).")
+
+    reviewer_scope: Literal["team", "all"] = Field(
+        "team",
+        description="Whose calls reviewers and trainers see: `team` (the trainees of their teams) or `all` (everyone's).",
+    )
+    allow_remote_single_user: bool = Field(
+        False,
+        description="Allow listening on an address other than 127.0.0.1 while no user account exists "
+        "(anyone who reaches the port then sees every call). Add users instead when you can.",
+    )
+    heartbeat_seconds: float = Field(
+        15.0, gt=0,
+        description="Seconds between two records that a running app is alive; its open calls are shown as "
+        "interrupted after 4 missed beats (at once when its process is gone from this machine).",
+    )
+    display_timezone: str = Field(
+        "Europe/Paris", description="Time zone of the dates shown and of the date filters (review, progress, exports).",
+    )
 
     @field_validator("base_url", "model_path", "scripted_replies", "database_url", "rubric", "judge_base_url",
                      "judge_model", mode="before")

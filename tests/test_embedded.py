@@ -90,3 +90,17 @@ async def test_server_is_restarted_when_it_dies(gguf, tmp_path):
         assert server.running() and server.process.pid != first_pid and server.restarts == 1
     finally:
         await model.aclose()
+
+
+def test_the_budget_counts_with_the_models_own_tokenizer(gguf):
+    from simulator.llm.factory import token_budget
+    from simulator.llm.tokens import LlamaVocabCounter
+
+    settings = Settings(backend="embedded", model_path=gguf, embedded_ctx=2048)
+    model = EmbeddedModel(LlamaServer(gguf, n_ctx=2048))  # not started: counting needs the vocabulary only
+    budget = token_budget(settings, model)
+    assert isinstance(budget.counter, LlamaVocabCounter) and budget.context_tokens == 2048
+    text = "Bonjour Monsieur Moreau, je vous appelle au sujet de la facture FA-2024-0312 de 4 800 €."
+    tokens = budget.counter.count(text)
+    assert 2.0 <= len(text) / tokens <= 4.5  # French: about 3.3 characters per Qwen token
+    assert budget.counter.count(text + " " + text) > tokens

@@ -38,9 +38,15 @@ def test_shipped_scenarios_are_valid(scenarios_dir):
     result = load_scenarios(scenarios_dir)
     assert result.errors == []
     assert {"difficulte-passagere", "recalcitrant", "sous-tension"} <= set(result.scenarios)
+    languages = [sf.scenario.language for sf in result.scenarios.values()]
+    assert languages.count("fr") >= 10 and languages.count("en") >= 3
+    assert {sf.scenario.difficulty for sf in result.scenarios.values()} == {"easy", "medium", "hard"}
     for sf in result.scenarios.values():
-        assert sf.scenario.language == "fr"
         assert len(sf.sha256) == 64
+        assert len(sf.scenario.selftest) >= 2, sf.path
+        # editors validate and autocomplete the file against the generated JSON Schema
+        first_line = sf.path.read_text(encoding="utf-8").splitlines()[0]
+        assert first_line == "# yaml-language-server: $schema=../schemas/scenario.schema.json", sf.path
 
 
 def test_valid_file_loads_with_its_values():

@@ -5,6 +5,7 @@ import pytest
 from simulator.errors import LLMConnectionError, LLMStreamInterrupted, SimulatorError
 from simulator.llm import ScriptedModel
 from simulator.runtime import Simulator
+from simulator.debtor.prompt import OPENERS
 from simulator.session import RETRY_DIRECTION
 
 
@@ -88,8 +89,9 @@ async def test_prompt_carries_persona_and_call(make_sim, settings):
     assert "Sandrine Lefèvre" in prompt and "2\u202f350 €" in prompt
     last_lines = prompt.splitlines()[-2:]
     assert last_lines[0] == "Chargé de relance : Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781."
-    # the debtor's cue carries the engine's stage direction
-    assert last_lines[1].startswith("Sandrine Lefèvre [") and last_lines[1].endswith("] : ")
+    # the debtor's cue carries the engine's stage direction, then a first word for the beat
+    cue, opener = last_lines[1].split("] : ")
+    assert cue.startswith("Sandrine Lefèvre [") and opener in OPENERS["fr"][call.engine.moves[-1].beat]
     assert model.requests[-1].stop[0] == "\n"
     # the hidden facts are never in the prompt of this version
     assert "40 000" not in prompt
@@ -170,3 +172,56 @@ async def test_locked_fact_leak_is_caught(make_sim):
     updates = await say(call, "Bonjour Monsieur Moreau, comment allez-vous ?")
     assert updates[-1].text == "C'est compliqué en ce moment."
     assert [e["kind"] for e in sim.store.turns(call.id)[-1].guard_events] == ["leak"]
+
+
+async def test_reply_in_the_wrong_language_is_retried(make_sim):
+    model = ScriptedModel(["I know, I am late with the payment, sorry.", "你好，我不知道。", "Oui, je sais, je suis en retard."])
+    sim = make_sim(model)
+    call = await sim.start_call("difficulte-passagere")
+    updates = await say(call, "Bonjour Monsieur Moreau, je vous appelle pour la facture FA-2024-0312.")
+    assert [e.kind for e in updates[-1].guard_events] == ["language", "language"]
+    assert updates[-1].text in call.scenario.fallback_lines.respond
+    updates = await say(call, "Que se passe-t-il en ce moment ?")
+    assert updates[-1].text == "Oui, je sais, je suis en retard." and not updates[-1].guard_events
+
+
+async def test_a_rambling_reply_is_cut_and_recorded(make_sim):
+    rambling = ("Écoutez, c'est compliqué, mes clients ne me paient pas, la banque me refuse tout, "
+                "le comptable est en vacances, et avec les fournisseurs qui relancent chaque jour, "
+                "franchement je ne sais plus où donner de la tête, vous voyez, alors votre facture, "
+                "elle attendra un peu comme les autres, parce que je ne peux pas tout payer en même temps, "
+                "et puis il y a les salaires à verser à la fin du mois, vous comprenez bien ma situation")
+    model = ScriptedModel([rambling])
+    sim = make_sim(model)
+    call = await sim.start_call("difficulte-passagere")
+    updates = await say(call, "Bonjour Monsieur Moreau, que se passe-t-il avec la facture FA-2024-0312 ?")
+    final = updates[-1]
+    assert len(final.text) <= 320 and final.text.endswith("…") and rambling.startswith(final.text[:-1])
+    assert [(e.kind, e.action) for e in final.guard_events] == [("too_long", "trim")]
+    assert sim.store.turns(call.id)[-1].text == final.text
+
+
+async def test_the_scenarios_example_lines_set_the_voice(make_sim, settings):
+    model = ScriptedModel(["D'accord."])
+    sim = make_sim(model)
+    call = await sim.start_call("recalcitrant")
+    await say(call, "Bonjour Madame Lefèvre, je vous appelle au sujet de la facture F-7781.")
+    prompt = model.requests[-1].as_text()
+    assert all(line in prompt for line in call.scenario.example_lines)
+
+
+@pytest.mark.parametrize("path, added", [("empathique-et-ferme", "C'est noté : 1\u202f500 €"), ("agressif", "Au revoir.")])
+async def test_agreement_is_read_back_and_hang_up_says_goodbye(make_sim, path, added):
+    sim = make_sim(ScriptedModel(["x"]))
+    call = await sim.start_call("difficulte-passagere")
+    turns = next(p for p in call.scenario.selftest if p.name == path).turns
+    # distinct lines (a repeated one would be caught), the last one without the terms or a goodbye
+    call.model = ScriptedModel(["Oui, allez-y.", "Hmm, c'est compliqué en ce moment, vous savez."][:len(turns) - 1]
+                               + ["Bon, d'accord, merci beaucoup."])
+    for line in turns:
+        if call.active:
+            updates = await say(call, line)
+    final = updates[-1]
+    assert final.ended and final.text.startswith("Bon, d'accord, merci beaucoup.") and added in final.text
+    assert [(e.kind, e.action) for e in final.guard_events] == [("incomplete", "complete")]
+    assert sim.store.turns(call.id)[-1].text == final.text

@@ -13,10 +13,16 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from ..scenario import Scenario
+from ..difficulty import Tuning, tune
+from ..scenario import Level, Scenario
+from .cues import detect_cues, discloses_debt
 from .proposals import fold
 from .signals import TurnSignals
 from .state import DebtorState, Outcome, update_state
+
+# Always checked after a scenario's own resolutions (the engine's behaviour before resolutions existed).
+BUILT_IN_RESOLUTIONS: tuple[tuple[Outcome, str], ...] = (("DISPUTE", "dispute_logged"), ("CALLBACK", "callback"))
+THIRD_PARTY_DISCLOSURE = "third_party_disclosure"
 
 Beat = Literal["respond", "reveal", "accept", "counter", "refuse", "hang_up"]
 
@@ -61,17 +67,21 @@ class Move:
     outcome: Outcome | None = None
     objection: str | None = None
     signals: TurnSignals | None = None
+    cues: list[str] = field(default_factory=list)  # situational cues read in the turn (see cues.py)
+    resolution: Outcome | None = None  # a resolution the call reached on this turn
 
     @property
     def ends_call(self) -> bool:
         return self.beat in ("accept", "hang_up")
 
     @property
-    def weak_point(self) -> Literal["hostile", "empathy", "firmness"] | None:
+    def weak_point(self) -> Literal["disclosure", "hostile", "empathy", "firmness"] | None:
         """The most urgent thing to improve in this turn, for the practice-mode tip."""
         s = self.signals
         if s is None:
             return None
+        if THIRD_PARTY_DISCLOSURE in s.violations:
+            return "disclosure"
         if s.hostile or s.violations:
             return "hostile"
         if s.empathy <= 2:
@@ -86,20 +96,37 @@ class Move:
             "terms": self.terms.model_dump(mode="json") if self.terms else None, "outcome": self.outcome,
             "objection": self.objection,
             "signals": self.signals.model_dump(mode="json", exclude={"text"}) if self.signals else None,
+            "cues": self.cues, "resolution": self.resolution,
         }
 
 
 class DebtorEngine:
-    def __init__(self, scenario: Scenario):
+    def __init__(self, scenario: Scenario, level: Level | None = None):
         self.scenario = scenario
-        self.state = scenario.state.initial.model_copy()
+        self.tuning: Tuning = tune(scenario, level)  # the scenario's numbers at the chosen difficulty
+        self.state = self.tuning.initial.model_copy()
         self.unlocked: set[int] = set()
         self.agreement: Terms | None = None
         self.outcome: Outcome | None = None
         self.refusals = 0
         self.callback = False
         self.dispute = False
+        self.disclosed = False  # the debt was mentioned to a third party
+        self.resolved: set[int] = set()  # indexes into self.resolution_rules that fired
         self.moves: list[Move] = []
+
+    @property
+    def level(self) -> Level:
+        return self.tuning.level
+
+    @property
+    def resolution_rules(self) -> list[tuple[Outcome, set[str], object]]:
+        """(outcome, cues, thresholds) in the order they are checked: the scenario's, then the built-in ones
+        for outcomes the scenario does not define itself."""
+        rules = [(r.outcome, set(r.when), th) for r, th in zip(self.scenario.resolutions, self.tuning.resolutions)]
+        own = {r.outcome for r in self.scenario.resolutions}
+        rules += [(outcome, {cue}, None) for outcome, cue in BUILT_IN_RESOLUTIONS if outcome not in own]
+        return rules
 
     @property
     def call_date(self) -> date:
@@ -109,7 +136,8 @@ class DebtorEngine:
         """The signals of a turn given without any (a call scores it in context first)."""
         from ..rubric.signals import signals_alone
 
-        return signals_alone(text, self.scenario.language, self.call_date, self.scenario.segment)
+        return signals_alone(text, self.scenario.language, self.call_date, self.scenario.segment,
+                             currency=self.scenario.debt.currency)
 
     def locked_facts(self) -> list[str]:
         return [f.text for i, f in enumerate(self.scenario.hidden_facts) if i not in self.unlocked]
@@ -123,8 +151,8 @@ class DebtorEngine:
         for i, fact in enumerate(self.scenario.hidden_facts):
             if i in self.unlocked:
                 continue
-            by_topic = self.state.trust >= 0.3 and any(fold(topic) in asked for topic in fact.topics)
-            if fact.unlock.met(self.state) or by_topic:
+            by_topic = self.state.trust >= self.tuning.topic_trust and any(fold(topic) in asked for topic in fact.topics)
+            if self.tuning.unlocks[i].met(self.state) or by_topic:
                 self.unlocked.add(i)
                 fresh.append(fact.text)
         return fresh
@@ -135,7 +163,7 @@ class DebtorEngine:
         total = self.scenario.debt.amount
         max_first = min(c.first_payment_max or total, total)
         latest = self.call_date + timedelta(days=c.latest_date_days)
-        if not c.requires.met(self.state):
+        if not self.tuning.requires.met(self.state):
             return "refuse", None
         amount = p.amount if p.amount is not None else (total if p.full else None)
         wanted_date = p.date or min(latest, self.call_date + timedelta(days=7))
@@ -155,22 +183,47 @@ class DebtorEngine:
         counter_rest = c.instalments_max if counter_amount < total - 0.5 else 1
         return "counter", Terms(amount=counter_amount, date=counter_date, instalments=counter_rest, total=total)
 
+    @property
+    def can_pay(self) -> bool:
+        return self.scenario.concessions.can_pay and self.scenario.party == "debtor"
+
     def step(self, text: str, signals: TurnSignals | None = None) -> Move:
         """One trainee turn: new state, and the debtor's move."""
         signals = signals or self.signals(text)
-        self.state = update_state(self.state, signals, self.scenario.state.sensitivity)
-        if signals.callback and not signals.hostile:
-            self.callback = True
+        cues = detect_cues(text)
+        s = self.scenario
+        if s.party == "third_party" and discloses_debt(text, invoice_ref=s.debt.invoice_ref, amount=s.debt.amount):
+            # Talking about the debt to someone who is not the debtor is a compliance violation (FR-THIRD,
+            # FDCPA 1692c(b)); the person on the line also takes it badly.
+            self.disclosed = True
+            if THIRD_PARTY_DISCLOSURE not in signals.violations:
+                signals = signals.model_copy(update={"violations": [*signals.violations, THIRD_PARTY_DISCLOSURE]})
+        pushed = not self.can_pay and "payment_ask" in cues
+        self.state = update_state(self.state, signals, self.tuning.sensitivity)
+        if pushed:
+            # They said they cannot pay on this call; every new request annoys them.
+            self.state = self.state.model_copy(update={
+                "irritation": min(1.0, self.state.irritation + 0.1 * self.tuning.sensitivity.hostility)})
+        if signals.callback:
+            cues.add("callback")
         if signals.dispute_logged:
+            cues.add("dispute_logged")
+        if "callback" in cues and not signals.hostile:
+            self.callback = True
+        if "dispute_logged" in cues:
             self.dispute = True
-        if self.state.irritation >= self.scenario.hang_up.irritation:
+        if self.state.irritation >= self.tuning.hang_up:
             self.outcome = "HUNG_UP"
-            move = Move("hang_up", self.state, outcome="HUNG_UP", signals=signals)
+            move = Move("hang_up", self.state, outcome="HUNG_UP", signals=signals, cues=sorted(cues))
         else:
             revealed = self._newly_unlocked(text)
             beat: Beat = "reveal" if revealed else "respond"
             terms = None
-            if not signals.proposal.empty:
+            if not self.can_pay:
+                if pushed:
+                    beat = "refuse"
+                    self.refusals += 1
+            elif not signals.proposal.empty:
                 beat, terms = self._decide_on(signals)
                 if beat == "refuse":
                     self.refusals += 1
@@ -180,24 +233,40 @@ class DebtorEngine:
                 outcome = "PTP" if terms.amount >= terms.total - 0.5 or terms.instalments <= 1 else "PLAN"
                 self.outcome = outcome
             objection = None
-            if beat in ("respond", "refuse") and signals.firmness >= 4 and self.scenario.objections:
-                objection = self.scenario.objections[len(self.moves) % len(self.scenario.objections)]
+            if s.objections and (beat == "refuse" and not self.can_pay
+                                 or beat in ("respond", "refuse") and signals.firmness >= 4):
+                objection = s.objections[len(self.moves) % len(s.objections)]
+            resolution = None if signals.hostile or signals.violations else self._resolve(cues)
             move = Move(beat, self.state, reveal=revealed if beat in ("reveal", "respond") else [],
-                        terms=terms, outcome=outcome, objection=objection, signals=signals)
+                        terms=terms, outcome=outcome, objection=objection, signals=signals, cues=sorted(cues),
+                        resolution=resolution)
             if revealed and beat not in ("reveal", "respond"):
                 move.reveal = revealed  # still unlocked; the debtor may say it later
         self.moves.append(move)
         return move
 
+    def _resolve(self, cues: set[str]) -> Outcome | None:
+        """Record the resolutions this turn reaches; return the first new one."""
+        first = None
+        for i, (outcome, when, thresholds) in enumerate(self.resolution_rules):
+            if i in self.resolved or not (when & cues):
+                continue
+            if thresholds is not None and not thresholds.met(self.state):
+                continue
+            self.resolved.add(i)
+            first = first or outcome
+        return first
+
     def final_outcome(self) -> Outcome:
         if self.outcome:
             return self.outcome
-        if self.dispute:
-            return "DISPUTE"
-        if self.callback:
-            return "CALLBACK"
-        if self.refusals >= 2 and self.state.willingness < 0.3:
-            return "REFUSAL"
+        for i, (outcome, _, _) in enumerate(self.resolution_rules):
+            if i in self.resolved:
+                return outcome
+        if self.scenario.party == "third_party":
+            return "WRONG_PARTY"  # the right party was never reached and no message was left
+        if self.refusals >= 2 and (self.state.willingness < 0.3 or not self.can_pay):
+            return "REFUSAL"  # refused twice, and not ready to commit (or not able to pay on this call at all)
         return "NO_COMMITMENT"
 
     # --- what the model is told --------------------------------------------------
@@ -236,12 +305,36 @@ class DebtorEngine:
         if move.beat == "refuse":
             base = f"{mood} ; refuse de s'engager pour l'instant" if fr else f"{mood}; refuses to commit for now"
             return base + (f", objecte : {move.objection}" if move.objection else "")
+        settled = RESOLUTION_DIRECTIONS[lang].get(move.resolution, "") if move.resolution else ""
+        if settled:
+            mood = f"{mood} ; {settled}" if fr else f"{mood}; {settled}"
         if move.beat == "reveal":
             facts = " ".join(move.reveal)
             return f"{mood} ; confie : {facts}" if fr else f"{mood}; confides: {facts}"
         if move.objection:
             return f"{mood} ; objecte : {move.objection}" if fr else f"{mood}; objects: {move.objection}"
         return mood
+
+
+# What the debtor does when the trainee's turn reaches a resolution (said in the stage direction).
+RESOLUTION_DIRECTIONS: dict[str, dict[str, str]] = {
+    "fr": {
+        "DISPUTE": "rassuré que sa contestation soit enregistrée, accepte d'envoyer les éléments",
+        "CALLBACK": "accepte d'être rappelé au moment convenu",
+        "HARDSHIP": "soulagé qu'on lui laisse du temps et qu'on l'oriente vers de l'aide, remercie",
+        "THIRD_PARTY_MESSAGE": "accepte de transmettre le message, sans poser de question",
+        "INSOLVENCY": "indique que tout passe désormais par le mandataire et en donne les coordonnées",
+        "REFUSAL": "maintient son refus",
+    },
+    "en": {
+        "DISPUTE": "relieved the dispute is logged, agrees to send the details",
+        "CALLBACK": "agrees to be called back at the agreed time",
+        "HARDSHIP": "relieved to be given time and pointed to help, says thank you",
+        "THIRD_PARTY_MESSAGE": "agrees to pass the message on, without asking questions",
+        "INSOLVENCY": "says everything now goes through the administrator and gives their details",
+        "REFUSAL": "stands by the refusal",
+    },
+}
 
 
 DEFAULT_FALLBACKS = {

@@ -102,11 +102,13 @@ def _parse_digits(text: str) -> float:
     text = re.sub(r"[\s\u202f\u00a0]", "", text)
     if re.fullmatch(r"\d{1,3}(\.\d{3})+", text):  # 2.000 = two thousand
         text = text.replace(".", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", text):  # 3,480 = three thousand four hundred and eighty (English)
+        text = text.replace(",", "")
     return float(text.replace(",", "."))
 
 
 _DIGIT_AMOUNT = re.compile(
-    rf"(?<![\d/])(\d{{1,3}}(?:[ \u202f\u00a0.]\d{{3}})+|\d+)(?:[,.](\d{{1,2}}))?\s*(k\b)?\s*({_CURRENCY})?",
+    rf"(?<![\d/])(\d{{1,3}}(?:[ \u202f\u00a0.,]\d{{3}})+(?!\d)|\d+)(?:[,.](\d{{1,2}}))?\s*(k\b)?\s*({_CURRENCY})?",
     re.IGNORECASE,
 )
 _PREFIX_AMOUNT = re.compile(r"([£$€])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?\s*(k\b)?", re.IGNORECASE)
@@ -226,7 +228,7 @@ def find_dates(text: str, call_date: date) -> list[date]:
 
 
 _INSTALMENTS = re.compile(
-    rf"\b(?:en|in|sur|over)\s+{_QUANTITY}\s*(fois|versements?|mensualites?|echeances?|instal?lments?|payments?|mois|months?)\b"
+    rf"\b(?:en|in|sur|over)\s+{_QUANTITY}\s*(?:(?:monthly|weekly|equal)\s+)?(fois|versements?|mensualites?|echeances?|instal?lments?|payments?|mois|months?)\b"
     rf"|\b{_QUANTITY}\s*(mensualites|echeances|versements|instal?lments|monthly payments)\b",
     re.IGNORECASE,
 )

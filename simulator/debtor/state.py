@@ -10,12 +10,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Outcome = Literal["PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT"]
+Outcome = Literal["PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT",
+                  "HARDSHIP", "WRONG_PARTY", "THIRD_PARTY_MESSAGE", "INSOLVENCY"]
 QUIET_VIOLATIONS: tuple[str, ...] = ("disclosure_missing",)
-OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT")
+OUTCOMES: tuple[str, ...] = ("PTP", "PLAN", "DISPUTE", "REFUSAL", "HUNG_UP", "CALLBACK", "NO_COMMITMENT",
+                             "HARDSHIP", "WRONG_PARTY", "THIRD_PARTY_MESSAGE", "INSOLVENCY")
 
 
 class DebtorState(BaseModel):
+    model_config = {"extra": "forbid"}  # a misspelt key in a scenario's `state.initial` is an error, not ignored
     trust: float = Field(0.3, ge=0, le=1, description="How much the debtor trusts the collector.")
     irritation: float = Field(0.2, ge=0, le=1, description="How annoyed they are; at the hang-up threshold they hang up.")
     willingness: float = Field(0.3, ge=0, le=1, description="How ready they are to commit to a payment.")

@@ -8,6 +8,7 @@ from .base import ChatModel
 from .embedded import Progress, _stderr_progress
 from .openai_compat import OpenAICompatModel
 from .scripted import ScriptedModel
+from .tokens import CharEstimate, LlamaVocabCounter, TokenBudget, tiktoken_or_estimate
 
 
 def build_model(settings: Settings, progress: Progress | None = _stderr_progress) -> ChatModel:
@@ -44,6 +45,17 @@ def build_model(settings: Settings, progress: Progress | None = _stderr_progress
         )
         return EmbeddedModel(server, timeout=settings.request_timeout, max_retries=1)
     raise ConfigError(f"unknown backend {settings.backend!r}: use embedded, openai or scripted")
+
+
+def token_budget(settings: Settings, model: ChatModel) -> TokenBudget:
+    """The context window of `model` and the most exact token counter available for it."""
+    from .embedded import EmbeddedModel
+
+    if isinstance(model, EmbeddedModel):
+        return TokenBudget(settings.embedded_ctx, LlamaVocabCounter(model.server.model_path))
+    if isinstance(model, OpenAICompatModel):
+        return TokenBudget(settings.context_tokens, tiktoken_or_estimate(settings.model))
+    return TokenBudget(settings.context_tokens, CharEstimate())
 
 
 def build_judge_model(settings: Settings) -> ChatModel | None:

@@ -25,6 +25,12 @@ from .models import Pack, Rubric
 
 RUBRICS_DIR = PROJECT_ROOT / "rubrics"
 DEFAULT_BY_LANGUAGE = {"fr": "fr-default", "en": "en-us"}
+# an English call in pounds is a UK call
+DEFAULT_BY_CURRENCY = {("en", "GBP"): "en-uk", ("en", "USD"): "en-us"}
+
+
+def default_rubric_id(language: str, currency: str | None = None) -> str:
+    return DEFAULT_BY_CURRENCY.get((language, currency or ""), DEFAULT_BY_LANGUAGE.get(language, "fr-default"))
 
 _yaml = YAML(typ="rt")
 
@@ -205,10 +211,12 @@ def rubric_paths(directory: Path = RUBRICS_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
 
 
-def resolve_rubric(ref: str | Path | None, language: str = "fr", directory: Path = RUBRICS_DIR) -> RubricFile:
-    """A rubric by path, by id (file name in the rubrics folder), or the default for the language."""
+def resolve_rubric(ref: str | Path | None, language: str = "fr", directory: Path = RUBRICS_DIR,
+                   currency: str | None = None) -> RubricFile:
+    """A rubric by path, by id (file name in the rubrics folder), or the default for the language
+    (and currency: an English call in GBP is scored with en-uk)."""
     if ref is None or ref == "":
-        ref = DEFAULT_BY_LANGUAGE.get(language, "fr-default")
+        ref = default_rubric_id(language, currency)
     candidate = Path(ref).expanduser()
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         if not candidate.exists():

@@ -217,6 +217,10 @@ class Rule(StrictModel):
             return []
         return [self.debtor_cue] if isinstance(self.debtor_cue, str) else list(self.debtor_cue)
     fix: Localized | None = Field(None, description="What to say instead, shown with the violation.")
+    satisfied_by_cue: list[str] = Field(
+        default_factory=list,
+        description="required rules: debtor cues that satisfy it too (the debtor confirmed who they are: \"yes, speaking\").",
+    )
     excerpt_due_after: list[str] = Field(
         default_factory=lambda: ["pickup"],
         description="required rules, for a turn scored out of its call (a labelled row, one line): the disclosure "
@@ -398,7 +402,7 @@ class Rubric(StrictModel):
                 raise ValueError(f"missed_cues: unknown debtor cue {missed.debtor_cue!r}")
         for pack in self.packs:
             for rule in pack.rules:
-                for cue in rule.cues + (rule.excerpt_due_after if rule.kind == "required" else []):
+                for cue in rule.cues + (rule.excerpt_due_after + rule.satisfied_by_cue if rule.kind == "required" else []):
                     if cue not in cues:
                         raise ValueError(f"rule {rule.id}: unknown debtor cue {cue!r} (define it under debtor_cues)")
         known = set(ids)

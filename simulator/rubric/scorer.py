@@ -283,10 +283,12 @@ class Scorer:
     def ref(self) -> str:
         return self.rubric.ref
 
-    def session(self, *, segment: str | None = None, disclosed: bool | set[str] = False) -> "ScoringSession":
+    def session(self, *, segment: str | None = None, disclosed: bool | set[str] = False,
+                context_known: bool = True) -> "ScoringSession":
         """Score a call turn by turn. `disclosed`: the required disclosures (all, or these rule ids) were
-        already made before the first turn scored (a mid-call excerpt)."""
-        return ScoringSession(self, segment=segment, disclosed=disclosed)
+        already made before the first turn scored (a mid-call excerpt). `context_known=False`: what the
+        debtor said is unknown (not: they said nothing)."""
+        return ScoringSession(self, segment=segment, disclosed=disclosed, context_known=context_known)
 
     def score_isolated(self, agent_text: str, debtor_before: str = "", *, segment: str | None = None) -> TurnScore:
         """One turn out of its call (a labelled row, a single line). A required disclosure counts as already
@@ -321,6 +323,9 @@ class ScoringSession:
     scorer: Scorer
     segment: str | None = None
     disclosed: bool | set[str] = False
+    # False when what the debtor said is unknown (a line scored with no call around it): context-dependent
+    # indicators then count as in context instead of being discounted
+    context_known: bool = True
     cues: list[str] = field(default_factory=list)
     debtor_folded: str = ""
     history: list[_Turn] = field(default_factory=list)
@@ -337,8 +342,13 @@ class ScoringSession:
 
     def hear(self, debtor_text: str) -> list[str]:
         """The debtor spoke: remember the cues (and the words) of their last turn."""
+        if not self.context_known:
+            return []  # what the debtor says does not count here (self-test paths on canned replies)
         self.cues = self.scorer.debtor_cues(debtor_text)
         self.debtor_folded = fold(debtor_text)
+        for rule in self.scorer.required:
+            if set(rule.spec.satisfied_by_cue).intersection(self.cues):
+                self.satisfied.add(rule.spec.id)
         return self.cues
 
     def score(self, text: str) -> TurnScore:
@@ -570,7 +580,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         fired.add(spec.id)
         weight = spec.weight
         if spec.context:
-            heard = any(cue in session.cues for cue in spec.context.cues)
+            heard = not session.context_known or any(cue in session.cues for cue in spec.context.cues)
             weight *= spec.context.in_context if heard else spec.context.out_of_context
         if ind.sign > 0 and not spec.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]

@@ -25,13 +25,15 @@ def to_signals(score: TurnScore, text: str, call_date: date) -> TurnSignals:
 
 
 def signals_alone(text: str, language: str, call_date: date, segment: str | None = None, *,
-                  debtor_before: str = "") -> TurnSignals:
+                  debtor_before: str = "", currency: str | None = None) -> TurnSignals:
     """A turn scored out of its call (at most the debtor's line before it) with the language's default rubric."""
     from .loader import resolve_rubric
     from .service import get_scorer
 
-    scorer = get_scorer(resolve_rubric(None, language), language)
+    scorer = get_scorer(resolve_rubric(None, language, currency=currency), language)
     session = scorer.session(segment=segment, disclosed=True)
     if debtor_before:
         session.hear(debtor_before)
+    else:
+        session.context_known = False  # unknown, not silent
     return to_signals(session.score(text), text, call_date)

@@ -13,6 +13,7 @@ from ..debtor.prompt import money
 from ..errors import SimulatorError
 from ..scenario import ScenarioFile
 from .i18n import t
+from .login import require
 from .scoring import scorecard_panel, turn_badges
 from ..runtime import Simulator
 
@@ -67,9 +68,14 @@ def invalid_files_markdown(problems: dict) -> str:
     return "\n".join(lines)
 
 
-def build_practice_tab(sim: Simulator) -> None:
+def scenario_choices(sim: Simulator) -> list[tuple[str, str]]:
+    return [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
+
+
+def build_practice_tab(sim: Simulator) -> gr.Dropdown:
+    """Build the tab; returns the scenario picker so other tabs can refresh its choices."""
     lang = sim.settings.language
-    choices = [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
+    choices = scenario_choices(sim)
     first = choices[0][1] if choices else None
 
     with gr.Row():
@@ -78,6 +84,8 @@ def build_practice_tab(sim: Simulator) -> None:
             card = gr.HTML(scenario_card(sim.scenarios.scenarios.get(first), lang), elem_id="scenario-card")
             mode = gr.Radio([(t(lang, "mode_practice"), "practice"), (t(lang, "mode_exam"), "exam")], value="practice",
                             label=t(lang, "mode"), elem_id="call-mode")
+            level = gr.Dropdown([(t(lang, "level_default"), ""), *((t(lang, f"difficulty_{d}"), d) for d in ("easy", "medium", "hard"))],
+                                value="", label=t(lang, "level"), elem_id="call-level")
             start = gr.Button(t(lang, "start"), variant="primary", elem_id="start-call", interactive=bool(choices))
             end = gr.Button(t(lang, "end"), variant="stop", elem_id="end-call", interactive=False)
             if not choices:
@@ -104,11 +112,22 @@ def build_practice_tab(sim: Simulator) -> None:
     def on_scenario(sid):
         return scenario_card(sim.scenarios.scenarios.get(sid), lang)
 
-    async def on_start(sid, chosen_mode, current):
-        if current:
+    def own_call(cid, request):
+        """The live call `cid` if it belongs to the request's user (never trust a client-held id)."""
+        user = require(sim.access, request, lang, "practice")
+        call = sim.calls.get(cid) if cid else None
+        trainee = None if sim.access.single_user() else user.username
+        return call if call is not None and call.trainee == trainee else None
+
+    async def on_start(sid, chosen_mode, chosen_level, current, request: gr.Request):
+        user = require(sim.access, request, lang, "practice")
+        if own_call(current, request):
             await sim.end_call(current, reason="restarted")
         try:
-            call = await sim.start_call(sid, mode=chosen_mode or "practice")
+            # With accounts, the trainee is the logged-in user, never a typed name.
+            trainee = None if sim.access.single_user() else user.username
+            call = await sim.start_call(sid, mode=chosen_mode or "practice", trainee=trainee,
+                                        difficulty=chosen_level or None)
         except SimulatorError as exc:
             raise gr.Error(str(exc)) from exc
         history = [{"role": "assistant", "content": call.history[0].text}]
@@ -116,9 +135,9 @@ def build_practice_tab(sim: Simulator) -> None:
         return (call.id, history, t(lang, "status_active", name=name), gr.update(interactive=True, value=""),
                 gr.update(interactive=True), gr.update(interactive=True), mood_gauges(call, lang), "", "")
 
-    async def on_send(text, history, cid):
+    async def on_send(text, history, cid, request: gr.Request):
         keep = gr.update()
-        call = sim.calls.get(cid) if cid else None
+        call = own_call(cid, request)
         if call is None or not call.active:
             gr.Warning(t(lang, "no_call"))
             yield history, keep, keep, keep, keep, keep, keep, keep, keep
@@ -137,7 +156,12 @@ def build_practice_tab(sim: Simulator) -> None:
                        keep, keep, keep, keep, keep, keep)
                 return
             history[-1] = {"role": "assistant", "content": update.text or "…"}
-            badges = turn_badges(update.score, lang, turn=len(call.scored)) if call.mode == "practice" else ""
+            badges = ""
+            if call.mode == "practice":
+                badges = turn_badges(update.score, lang, turn=len(call.scored))
+                engine_flag = update.move is not None and update.move.weak_point == "disclosure"
+                if engine_flag and not any(v.category == "third_party" for v in (update.score.violations if update.score else [])):
+                    badges += f"<p class='tip' data-dim='disclosure'>{t(lang, 'hint_disclosure')}</p>"
             if update.ended:
                 off = gr.update(interactive=False)
                 await sim.end_call(call.id)  # already ended by the engine: just leaves the live calls
@@ -152,9 +176,9 @@ def build_practice_tab(sim: Simulator) -> None:
             else:
                 yield history, keep, keep, keep, keep, keep, keep, keep, keep
 
-    async def on_end(cid):
+    async def on_end(cid, request: gr.Request):
         status_text, gauge_html, card_html = t(lang, "status_idle"), "", ""
-        call = sim.calls.get(cid) if cid else None
+        call = own_call(cid, request)
         if call is not None:
             await sim.end_call(cid)
             status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"
@@ -164,10 +188,12 @@ def build_practice_tab(sim: Simulator) -> None:
         return None, status_text, off, off, off, gauge_html, card_html
 
     scenario.change(on_scenario, scenario, card)
-    start.click(on_start, [scenario, mode, call_id], [call_id, chat, status, message, send, end, gauges, feedback, scorecard])
+    start.click(on_start, [scenario, mode, level, call_id],
+                [call_id, chat, status, message, send, end, gauges, feedback, scorecard])
     send_event = dict(fn=on_send, inputs=[message, chat, call_id],
                       outputs=[chat, message, status, gauges, send, end, call_id, feedback, scorecard])
     send.click(**send_event)
     message.submit(**send_event)
     end.click(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])
     chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])  # clearing the call hangs up
+    return scenario

@@ -33,16 +33,16 @@ def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) 
     if score is None:
         return ""
     badges = "".join(
-        f"<span class='badge' data-dim='{d}' data-score='{score.scores[d]}' title='{_e(t(lang, f'dim_{d}'))}'>"
-        f"{_e(t(lang, f'badge_{d}'))} {score.scores[d]}</span>"
+        f"<span class='badge' data-dim='{d}' data-score='{score.scores[d]}' title='{_e(t(lang, f'rb_dim_{d}'))}'>"
+        f"{_e(t(lang, f'rb_badge_{d}'))} {score.scores[d]}</span>"
         for d in DIMENSIONS
     )
-    parts = [f"<strong>{_e(t(lang, 'last_turn'))}</strong>{badges}"]
+    parts = [f"<strong>{_e(t(lang, 'rb_last_turn'))}</strong>{badges}"]
     for v in score.violations:
-        parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'critical_error', rule=v.rule, text=v.text))}"
+        parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'rb_critical_error', rule=v.rule, text=v.text))}"
                      + (f" {_e(v.fix)}" if v.fix else "") + "</p>")
     for d, tip in score.tips.items():
-        parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'tip', dim=t(lang, f'dim_{d}'), tip=tip))}</p>")
+        parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'rb_tip', dim=t(lang, f'rb_dim_{d}'), tip=tip))}</p>")
     attr = f" data-turn='{turn}'" if turn is not None else ""
     return f"<div class='turn-score'{attr}>{''.join(parts)}</div>"
 
@@ -56,27 +56,27 @@ def scorecard_panel(card: Scorecard | None, lang: str, texts: dict[int, str] | N
     if card is None:
         return ""
     rows = "".join(
-        f"<tr data-dim='{d}'><th>{_e(t(lang, f'dim_{d}'))}</th><td>{card.means[d]:.1f} / 5</td>"
-        f"<td title='{_e(t(lang, 'trend'))}'>{_trend(card.trend[d])}</td></tr>"
+        f"<tr data-dim='{d}'><th>{_e(t(lang, f'rb_dim_{d}'))}</th><td>{card.means[d]:.1f} / 5</td>"
+        f"<td title='{_e(t(lang, 'rb_trend'))}'>{_trend(card.trend[d])}</td></tr>"
         for d in DIMENSIONS
     )
-    verdict = t(lang, "passed" if card.passed else "failed")
+    verdict = t(lang, "rb_passed" if card.passed else "rb_failed")
     errors = "".join(
-        f"<li class='critical' data-rule='{_e(e.rule)}'>{_e(t(lang, 'critical_error', rule=e.rule, text=e.text))}"
+        f"<li class='critical' data-rule='{_e(e.rule)}'>{_e(t(lang, 'rb_critical_error', rule=e.rule, text=e.text))}"
         f" <small>({_e(e.reference)})</small></li>" for e in card.critical_errors
-    ) or f"<li>{_e(t(lang, 'no_critical_error'))}</li>"
-    stages = ", ".join(t(lang, f"stage_{s}") for s in card.stages_covered) or "—"
-    missing = ", ".join(t(lang, f"stage_{s}") for s in card.stages_missing)
+    ) or f"<li>{_e(t(lang, 'rb_no_critical_error'))}</li>"
+    stages = ", ".join(t(lang, f"rb_stage_{s}") for s in card.stages_covered) or "—"
+    missing = ", ".join(t(lang, f"rb_stage_{s}") for s in card.stages_missing)
     outcome = t(lang, f"outcome_{card.outcome}") if card.outcome else "—"
     return (
         f"<div class='scorecard' data-passed='{str(card.passed).lower()}' data-overall='{card.overall:.2f}'>"
-        f"<h3>{_e(t(lang, 'scorecard_title'))}</h3>"
+        f"<h3>{_e(t(lang, 'rb_scorecard_title'))}</h3>"
         f"<p class='verdict' data-passed='{str(card.passed).lower()}'><strong>{_e(verdict)}</strong> — "
-        f"{_e(t(lang, 'overall', overall=f'{card.overall:.2f}', mark=f'{card.pass_mark:.1f}'))}</p>"
+        f"{_e(t(lang, 'rb_overall', overall=f'{card.overall:.2f}', mark=f'{card.pass_mark:.1f}'))}</p>"
         f"<table>{rows}</table>"
-        f"<p>{_e(t(lang, 'turns_scored', n=card.turns_scored))} · {_e(t(lang, 'outcome', label=outcome))}</p>"
-        f"<p>{_e(t(lang, 'stages_covered'))} : {_e(stages)}"
-        + (f"<br><small>{_e(t(lang, 'stages_missing'))} : {_e(missing)}</small>" if missing else "")
-        + f"</p><strong>{_e(t(lang, 'critical_errors'))}</strong><ul>{errors}</ul>"
-        f"<p><small>{_e(t(lang, 'rubric_used', rubric=f'{card.rubric_id}@{card.rubric_version}'))}</small></p></div>"
+        f"<p>{_e(t(lang, 'rb_turns_scored', n=card.turns_scored))} · {_e(t(lang, 'outcome', label=outcome))}</p>"
+        f"<p>{_e(t(lang, 'rb_stages_covered'))} : {_e(stages)}"
+        + (f"<br><small>{_e(t(lang, 'rb_stages_missing'))} : {_e(missing)}</small>" if missing else "")
+        + f"</p><strong>{_e(t(lang, 'rb_critical_errors'))}</strong><ul>{errors}</ul>"
+        f"<p><small>{_e(t(lang, 'rb_rubric_used', rubric=f'{card.rubric_id}@{card.rubric_version}'))}</small></p></div>"
     )

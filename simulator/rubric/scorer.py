@@ -591,7 +591,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
-            for dim_id in {spec.dimension, "clarity"}:  # a repeated formula says nothing new: not clear either
+            # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
+            for dim_id in (spec.dimension, "clarity") if spec.dimension != "clarity" else ("clarity",):
                 caps.append(Cap(dimension=dim_id, cap=gaming.formula_repeat_cap,
                                                 reason=f"formula repeated: {spec.id} ×{repeats}"))
         d = spec.dimension

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, literal_gate, passes
-from .text import fold, fold_pattern, readability, sentences, upper_ratio, words
+from .gate import LiteralIndex, Probe, bounded, literal_gate, passes
+from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_of_words, words
 
 
 # --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
@@ -123,21 +123,24 @@ class _Re:
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-        candidates = probe.candidates.get(id(self))
-        if candidates is None and self.rest is None:
-            return []
-        end = len(probe.text) if end is None else end
-        found = []
-        hits = probe.hits
         text = probe.text
-        for i in candidates or ():
-            regex, gate = self.parts[i]
-            if passes(gate, hits):
-                found.extend(_bounded(regex, text, start, end))
-        if self.rest is not None:
-            found.extend(_bounded(self.rest, text, start, end))
+        if start == 0 and (end is None or end == len(text)):
+            # the whole turn: the probe ran the eager parts already; others run now, once per turn
+            found = probe.found.get(id(self))
+            if found is None:
+                if id(self) in probe.index.eager:
+                    found = ()
+                else:
+                    found = probe.found[id(self)] = self._run(probe, 0, len(text))
+            if self.rest is not None:
+                found = [*found, *_bounded(self.rest, text, 0, len(text))]
+        else:
+            end = len(text) if end is None else end
+            found = self._run(probe, start, end)
+            if self.rest is not None:
+                found.extend(_bounded(self.rest, text, start, end))
         if len(found) > 1:
-            found.sort()
+            found = sorted(found)
             # overlapping matches of different phrases: keep the first, longest
             kept = [found[0]]
             for s, e in found[1:]:
@@ -145,7 +148,16 @@ class _Re:
                     kept.append((s, e))
                 elif e > kept[-1][1] and s == kept[-1][0]:
                     kept[-1] = (s, e)
-            found = kept
+            return kept
+        return list(found)
+
+    def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
+        """The gated parts whose whole gate passes, run on text[start:end]."""
+        found = []
+        hits = probe.hits
+        for regex, gate in self.parts:
+            if passes(gate, hits):
+                found.extend(_bounded(regex, probe.text, start, end))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None):
@@ -160,21 +172,7 @@ def _wrap(body: str) -> re.Pattern:
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    search = regex.search
-    pos = start
-    while True:
-        m = search(text, pos, end)
-        if m is None:
-            return spans
-        s = m.start()
-        if s > 0:
-            c = text[s - 1]
-            if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
-                pos = s + 1
-                continue
-        spans.append(m.span())
-        pos = max(m.end(), s + 1)
+    return bounded(regex, text, start, end)
 
 
 @lru_cache(maxsize=2048)
@@ -201,6 +199,11 @@ class _Ind:
     @property
     def rest(self):
         return self.regex.rest if self.regex is not None else None
+
+    always: bool = field(init=False)  # looked at in every turn (a detector, or a pattern with no gate)
+
+    def __post_init__(self):
+        object.__setattr__(self, "always", self.spec.detector is not None or self.rest is not None)
 
 
 @dataclass(frozen=True)
@@ -258,26 +261,23 @@ class Scorer:
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
         self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
                         "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
-        compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + list(self.cues.values()) + [s.regex for s in self.stages] + [
+        # what the agent's turn is matched on; the parts of `eager` ones run as the turn is probed
+        used = {i.spec.detector for i in self.indicators} | {s.spec.detector for s in self.stages}
+        eager = ([i.regex for i in self.indicators] + [s.regex for s in self.stages]
+                 + [r.regex for r in self.prohibited] + [b for name, b in self.builtin.items() if name in used])
+        compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + [s.regex for s in self.stages] + [
             x for r in self.rules for x in (r.regex, r.trigger, r.unless)]
-        self.literals = LiteralIndex({lit for c in compiled if c is not None for _, gate in c.parts
-                                      for lits in gate for lit in lits})
-        # literal -> the pattern parts it may open (through the first, most selective set of their gate)
-        self._opens: dict[str, list[tuple[int, int]]] = {}
-        for c in {id(c): c for c in compiled if c is not None}.values():
-            for i, (_, gate) in enumerate(c.parts):
-                for lit in gate[0]:
-                    self._opens.setdefault(lit, []).append((id(c), i))
+        self.literals = LiteralIndex(compiled, eager={id(c) for c in eager if c is not None})
+        # what the debtor's line is matched on: the cues
+        self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
+        self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
 
     def probe(self, text: str) -> Probe:
-        probe = Probe(fold(text), self.literals)
-        candidates: dict[int, set[int]] = {}
-        opens = self._opens
-        for lit in probe.hits:
-            for owner, part in opens.get(lit, ()):
-                candidates.setdefault(owner, set()).add(part)
-        probe.candidates = {owner: sorted(parts) for owner, parts in candidates.items()}
-        return probe
+        """An agent turn, folded and probed (see `gate.py`)."""
+        return self.literals.probe(fold(text))
+
+    def probe_debtor(self, text: str) -> Probe:
+        return self.cue_literals.probe(fold(text))
 
     @property
     def ref(self) -> str:
@@ -304,11 +304,15 @@ class Scorer:
 
     def hears(self, debtor_text: str, cue: str) -> bool:
         regex = self.cues.get(cue)
-        return bool(regex and regex.search(self.probe(debtor_text)))
+        return bool(regex and regex.search(self.probe_debtor(debtor_text)))
 
     def debtor_cues(self, debtor_text: str) -> list[str]:
-        probe = self.probe(debtor_text)
-        return [name for name, regex in self.cues.items() if regex is not None and regex.search(probe)]
+        return self._cues_of(self.probe_debtor(debtor_text))
+
+    def _cues_of(self, probe: Probe) -> list[str]:
+        found = probe.found
+        return [name for name, regex in self._cue_items
+                if (id(regex) in found or regex.rest is not None) and regex.spans(probe)]
 
 
 @dataclass
@@ -344,8 +348,9 @@ class ScoringSession:
         """The debtor spoke: remember the cues (and the words) of their last turn."""
         if not self.context_known:
             return []  # what the debtor says does not count here (self-test paths on canned replies)
-        self.cues = self.scorer.debtor_cues(debtor_text)
-        self.debtor_folded = fold(debtor_text)
+        probe = self.scorer.probe_debtor(debtor_text)
+        self.cues = self.scorer._cues_of(probe)
+        self.debtor_folded = probe.text
         for rule in self.scorer.required:
             if set(rule.spec.satisfied_by_cue).intersection(self.cues):
                 self.satisfied.add(rule.spec.id)
@@ -438,6 +443,8 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
     said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
     if not said:
         return []
+    if not any(w not in _STOP and _stem(w) in said for w in _CONTENT_WORD.findall(folded)):
+        return []  # the same test as below, without building match objects: most turns echo nothing
     return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
 
 
@@ -472,7 +479,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     if scorer.prohibited:
         for rule in scorer.prohibited:
             spec = rule.spec
-            if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.candidates):
+            if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
             if spec.segment and spec.segment != session.segment:
                 continue
@@ -526,8 +533,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     det: dict = {"_debtor": session.debtor_folded}
     ws = words(text)
     n_words = len(ws)
-    sents = sentences(text)
-    n_sent = max(1, len(sents))
+    sents = sentence_count(text)
+    n_sent = max(1, sents)
     flags = Flags()
     notes: list[str] = []
     caps: list[Cap] = []
@@ -543,9 +550,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # every indicator's spans, then drop a hit nested in a longer hit of the same dimension
     # ("si je comprends bien" is a reformulation, not also an acknowledgement)
     found: list[tuple[_Ind, list[tuple[int, int]]]] = []
+    matched = probe.found
     for ind in scorer.indicators:
         spec = ind.spec
-        if spec.detector is None and ind.rest is None and id(ind.regex) not in probe.candidates:
+        if not ind.always and id(ind.regex) not in matched:
             continue
         spans = ind.regex.spans(probe) if ind.regex is not None else []
         if spec.detector:
@@ -681,7 +689,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         raw[d] = dim.base + gain - neg[d]
 
     # gaming defences and compliance caps
-    ratio, letters = upper_ratio(text)
+    ratio, letters = upper_ratio_of_words(ws)
     excused = any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
@@ -772,7 +780,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
         debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
         metrics=Metrics(
-            words=n_words, sentences=len(sents), mean_sentence_words=round(asl, 1), questions=n_q,
+            words=n_words, sentences=sents, mean_sentence_words=round(asl, 1), questions=n_q,
             upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
         scoring="lexical", lexical=None, judge=None,
     )

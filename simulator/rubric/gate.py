@@ -28,10 +28,27 @@ the a an to of and or is are you your i we it be do not for on in with at that t
 """.split())
 
 Gate = tuple  # of frozensets: a match contains one literal of *each* set
+# A pseudo-literal: "some ASCII digit". A class of digits ("[0-9]", "[0-9]{1,2}") promises one; a turn
+# holds it when one of its words holds a digit. (No pattern can spell it: it starts with a NUL.)
+DIGIT = "\x00digit"
+_DIGITS = frozenset("0123456789")
+
+
+def _digit_class(av) -> bool:
+    """An IN set (not negated) of ASCII digits only."""
+    if not av:
+        return False
+    for kind, value in av:
+        if kind is _c.LITERAL and 48 <= value <= 57:
+            continue
+        if kind is _c.RANGE and 48 <= value[0] <= value[1] <= 57:
+            continue
+        return False
+    return True
 
 
 def _selectivity(lits: frozenset[str]) -> float:
-    return min(len(x) - (3 if x in _COMMON else 0) for x in lits)
+    return min((2 if x == DIGIT else len(x) - (3 if x in _COMMON else 0)) for x in lits)
 
 
 def _candidates(items) -> list[frozenset[str]]:
@@ -60,7 +77,9 @@ def _candidates(items) -> list[frozenset[str]]:
             low, _high, sub = av
             if low >= 1:
                 candidates.extend(_candidates(sub.data))
-        # anything else (classes, anchors, look-arounds) promises no literal
+        elif op is _c.IN and _digit_class(av):
+            candidates.append(frozenset([DIGIT]))
+        # anything else (other classes, anchors, look-arounds) promises no literal
     flush()
     return candidates
 
@@ -103,18 +122,21 @@ class LiteralIndex:
         unique = list({id(o): o for o in owners if o is not None}.values())
         literals: set[str] = set()
         opens: dict[str, set[int]] = {}
-        # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it)
-        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...]]] = []
+        # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
+        # when it holds no pseudo-literal: a further match needs one of them further on)
+        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None]] = []
         for owner in unique:
             for regex, gate in owner.parts:
                 for lits in gate:
                     literals.update(lits)
                 if id(owner) in eager:
                     number = len(self.parts)
-                    self.parts.append((id(owner), regex, gate[1:]))
+                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0]))
                     for lit in gate[0]:
                         opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
+        self.digit = DIGIT in literals
+        literals.discard(DIGIT)
         self.word_literals = frozenset(lit for lit in literals if _WORD.fullmatch(lit))
         self.other_literals = tuple(sorted(lit for lit in literals if lit not in self.word_literals))
         self._other_opens = {lit: frozenset(opens.get(lit, ())) for lit in self.other_literals}
@@ -127,6 +149,8 @@ class LiteralIndex:
         lits, top, n = self.word_literals, self.max_len, len(word)
         found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
                           if word[i:j] in lits)
+        if self.digit and not _DIGITS.isdisjoint(word):
+            found |= {DIGIT}
         entry = _EMPTY
         if found:
             opens = self._opens
@@ -158,14 +182,14 @@ class LiteralIndex:
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
         for number in opened:
-            owner, regex, rest = parts[number]
+            owner, regex, rest, again = parts[number]
             for lits in rest:
                 if lits.isdisjoint(hits):
                     break
             else:
                 m = regex.search(text)
                 if m is not None:
-                    spans = bounded(regex, text, 0, len(text), m)
+                    spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again))
                     if spans:
                         if owner in found:
                             found[owner].extend(spans)
@@ -174,9 +198,11 @@ class LiteralIndex:
         return Probe(text, hits, found, self)
 
 
-def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None) -> list[tuple[int, int]]:
+def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,
+            needs: set[str] | None = None) -> list[tuple[int, int]]:
     """Every match of `regex` in text[start:end] that starts at a word boundary (`m`: the first search's
-    result, when the caller already ran it)."""
+    result, when the caller already ran it; `needs`: literals one of which every match contains, so the
+    search stops when none is left further on)."""
     spans = []
     search = regex.search
     if m is None:
@@ -186,11 +212,23 @@ def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | No
         if s > 0:
             c = text[s - 1]
             if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
-                m = search(text, s + 1, end)
+                pos = s + 1
+                m = search(text, pos, end) if _left(needs, text, pos) else None
                 continue
         spans.append(m.span())
-        m = search(text, max(m.end(), s + 1), end)
+        pos = max(m.end(), s + 1)
+        m = search(text, pos, end) if _left(needs, text, pos) else None
     return spans
+
+
+def _left(needs: set[str] | None, text: str, pos: int) -> bool:
+    """Whether one of `needs` occurs at or after `pos` (None: cannot tell, say yes)."""
+    if needs is None:
+        return True
+    for lit in needs:
+        if text.find(lit, pos) != -1:
+            return True
+    return False
 
 
 class Probe:

@@ -3,11 +3,17 @@
 Usage (from the repository root):
 
     /work/main/.venv/bin/python calibration/check_labels.py [FILE]
+    /work/main/.venv/bin/python calibration/check_labels.py --tune-only calibration/fr_turns_extra.csv
 
 FILE defaults to ``calibration/fr_turns.csv``. Every problem is printed as
 ``file:line: problem`` (``file: dataset: problem`` for whole-file balance
 rules); the exit status is 1 when there is at least one problem. The rules
 are those of ``docs/labelling-guide.md``.
+
+``--tune-only`` checks a supplementary training file: every row must be
+``split=tune`` (the split rules about holdout do not apply), and its ids and
+turns must not repeat those of ``calibration/fr_turns.csv`` (compared by
+program; nothing of the main file is printed but a line number).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ KINDS = ("good", "bad", "borderline", "gaming", "violation")
 CATEGORIES = ("threat", "insult", "harassment", "third_party", "false_authority", "false_legal",
               "fees", "pressure", "disclosure_missing")
 HARD_NEGATIVE_PREFIX = "hard negative:"
-ID_PATTERN = re.compile(r"t\d{3,}")
+ID_PATTERN = re.compile(r"[a-z]\d{3,}")
 
 # Whole-file balance rules (see the guide, "Split rule" and "Coverage").
 MIN_PER_CATEGORY = 4
@@ -52,6 +58,7 @@ class Row:
 @dataclass
 class Report:
     path: Path
+    tune_only: bool = False
     rows: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -86,19 +93,25 @@ def _records(handle):
 
 
 def _check_row(report: Report, line: int, values: dict[str, str], seen_ids: dict[str, int],
-               seen_texts: dict[str, int]) -> None:
+               seen_texts: dict[str, int], main_ids: dict[str, int], main_texts: dict[str, int]) -> None:
     problems_before = len(report.problems)
 
     row_id = values["id"]
     if not ID_PATTERN.fullmatch(row_id):
-        report.problem(line, f"id {row_id!r} must look like t001 (t + at least three digits)")
+        report.problem(line, f"id {row_id!r} must look like t001 (a lower-case letter + at least three digits; "
+                             "x001… for a supplementary file)")
     elif row_id in seen_ids:
         report.problem(line, f"id {row_id} is already used on line {seen_ids[row_id]}; give this row a new id")
+    elif row_id in main_ids:
+        report.problem(line, f"id {row_id} is already used in {DEFAULT_FILE.name} (line {main_ids[row_id]}); "
+                             "give this row a new id")
     else:
         seen_ids[row_id] = line
 
     if values["split"] not in SPLITS:
         report.problem(line, f"split {values['split']!r} must be one of {', '.join(SPLITS)}")
+    elif report.tune_only and values["split"] != "tune":
+        report.problem(line, f"split {values['split']!r}: a supplementary (--tune-only) file holds tune rows only")
 
     if values["kind"] not in KINDS:
         report.problem(line, f"kind {values['kind']!r} must be one of {', '.join(KINDS)}")
@@ -127,6 +140,9 @@ def _check_row(report: Report, line: int, values: dict[str, str], seen_ids: dict
         report.problem(line, "agent_text is empty")
     elif text.strip() in seen_texts:
         report.problem(line, f"agent_text repeats the row on line {seen_texts[text.strip()]}; every turn must be distinct")
+    elif text.strip() in main_texts:
+        report.problem(line, f"agent_text repeats line {main_texts[text.strip()]} of {DEFAULT_FILE.name}; "
+                             "write a new turn")
     else:
         seen_texts[text.strip()] = line
     if not values["note"].strip():
@@ -157,7 +173,7 @@ def _check_dataset(report: Report) -> None:
     if not rows:
         report.problem(None, "no valid rows")
         return
-    for split in SPLITS:
+    for split in (("tune",) if report.tune_only else SPLITS):
         kinds = {r.kind for r in rows if r.split == split}
         for kind in KINDS:
             if kind not in kinds:
@@ -175,14 +191,39 @@ def _check_dataset(report: Report) -> None:
         missing = [str(level) for level in LEVELS if level not in used]
         if missing:
             report.problem(None, f"{dim} never uses level(s) {', '.join(missing)}")
+    if report.tune_only:
+        return
     share = sum(r.split == "holdout" for r in rows) / len(rows)
     if not HOLDOUT_SHARE[0] <= share <= HOLDOUT_SHARE[1]:
         report.problem(None, f"holdout share is {share:.0%}, expected {HOLDOUT_SHARE[0]:.0%}-{HOLDOUT_SHARE[1]:.0%}")
 
 
-def check(path: Path | str = DEFAULT_FILE) -> Report:
-    """Read and validate one calibration CSV; never raises on bad content."""
-    report = Report(Path(path))
+def _main_file_keys() -> tuple[dict[str, int], dict[str, int]]:
+    """Ids and turns of the shipped file, to keep a supplementary file from repeating them."""
+    ids: dict[str, int] = {}
+    texts: dict[str, int] = {}
+    try:
+        with open(DEFAULT_FILE, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for record in reader:
+                ids.setdefault(record.get("id") or "", reader.line_num)
+                texts.setdefault((record.get("agent_text") or "").strip(), reader.line_num)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass  # the main file is checked on its own
+    ids.pop("", None)
+    texts.pop("", None)
+    return ids, texts
+
+
+def check(path: Path | str = DEFAULT_FILE, tune_only: bool = False) -> Report:
+    """Read and validate one calibration CSV; never raises on bad content.
+
+    ``tune_only``: a supplementary training file (every row ``tune``, no holdout
+    rules, no id or turn of the shipped file repeated).
+    """
+    report = Report(Path(path), tune_only=tune_only)
+    same_as_main = report.path.resolve() == DEFAULT_FILE.resolve() if report.path.exists() else False
+    main_ids, main_texts = _main_file_keys() if tune_only and not same_as_main else ({}, {})
     try:
         handle = open(report.path, newline="", encoding="utf-8")
     except OSError as exc:
@@ -205,7 +246,7 @@ def check(path: Path | str = DEFAULT_FILE) -> Report:
                     report.problem(line, f"{len(record)} fields, expected {len(COLUMNS)} "
                                          "(quote fields containing commas)")
                     continue
-                _check_row(report, line, dict(zip(COLUMNS, record)), seen_ids, seen_texts)
+                _check_row(report, line, dict(zip(COLUMNS, record)), seen_ids, seen_texts, main_ids, main_texts)
         except UnicodeDecodeError:
             report.problem(1, "not UTF-8; save the file as UTF-8")
             return report
@@ -252,11 +293,13 @@ def summary(report: Report) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+    args = list(sys.argv[1:] if argv is None else argv)
+    tune_only = "--tune-only" in args
+    args = [a for a in args if a != "--tune-only"]
+    if len(args) > 1 or (args and (args[0] in ("-h", "--help") or args[0].startswith("-"))):
         print(__doc__.strip())
         return 0 if args and args[0] in ("-h", "--help") else 2
-    report = check(Path(args[0]) if args else DEFAULT_FILE)
+    report = check(Path(args[0]) if args else DEFAULT_FILE, tune_only=tune_only)
     if report.rows:
         print(summary(report))
     for problem in report.problems:

@@ -119,12 +119,19 @@ def format_table(transcript, scores, card) -> str:
 
 def calibrate(
     rubric: Annotated[str, typer.Argument(help="Rubric id or YAML path")],
-    labels: Annotated[Path, typer.Argument(help="Labelled CSV (id,split,debtor_before,agent_text,empathy,firmness,clarity,violations,kind,note)")],
+    labels: Annotated[list[str], typer.Argument(
+        help="Labelled CSV file(s) or glob pattern(s), read as one set "
+             "(id,split,debtor_before,agent_text,empathy,firmness,clarity,violations,kind,note)")],
     split: Annotated[Optional[list[str]], typer.Option("--split", help="tune, holdout or all (repeatable; default: all three)")] = None,
+    by_file: Annotated[bool, typer.Option("--by-file", help="With several files: also report each split file by file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
 ) -> None:
-    """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R."""
-    from .rubric.calibrate import calibrate as run, format_reports, read_labels
+    """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R.
+
+    Several label files (or a glob such as 'calibration/fr_turns*.csv') are read as one set: e.g. the
+    shipped set and the tune-only supplement, for tune figures on both.
+    """
+    from .rubric.calibrate import calibrate as run, expand_label_paths, format_reports, read_label_files
     from .rubric.loader import resolve_rubric
     from .rubric.service import get_scorer
 
@@ -134,8 +141,9 @@ def calibrate(
         if bad:
             raise SimulatorError(f"unknown split {', '.join(bad)} (use tune, holdout or all)")
         rubric_file = resolve_rubric(rubric)
-        rows = read_labels(labels)
-        reports = run(get_scorer(rubric_file), rows, splits)
+        files = expand_label_paths(labels)
+        rows = read_label_files(files)
+        reports = run(get_scorer(rubric_file), rows, splits, by_file=by_file)
     except RubricError as exc:
         for problem in exc.problems:
             _err(problem)
@@ -143,11 +151,13 @@ def calibrate(
     except SimulatorError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None
+    names = ", ".join(str(f) for f in files)
     if as_json:
-        typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "labels": str(labels),
-                               "reports": [r.to_json() for r in reports]}, ensure_ascii=False))
+        typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "labels": names if len(files) > 1 else str(files[0]),
+                               "files": [str(f) for f in files], "reports": [r.to_json() for r in reports]},
+                              ensure_ascii=False))
     else:
-        typer.echo(f"rubric {rubric_file.rubric.ref} vs {labels}")
+        typer.echo(f"rubric {rubric_file.rubric.ref} vs {names}")
         typer.echo(format_reports(reports))
 
 

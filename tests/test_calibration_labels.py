@@ -169,3 +169,55 @@ def test_unreadable_inputs(tmp_path):
     assert check_labels.check(latin1).problems == [f"{latin1}:1: not UTF-8; save the file as UTF-8"]
     result = _run(missing)
     assert result.returncode == 1 and f"{missing}:1: cannot read the file" in result.stderr
+
+
+# --- the supplementary training file (tune rows only) ---------------------------------------------
+EXTRA = ROOT / "calibration" / "fr_turns_extra.csv"
+
+
+def _run_tune_only(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "--tune-only", str(path)], capture_output=True, text=True,
+                          encoding="utf-8", timeout=60)
+
+
+def test_extra_file_passes_as_a_tune_only_file():
+    result = _run_tune_only(EXTRA)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("OK")
+    report = check_labels.check(EXTRA, tune_only=True)
+    rows = report.rows
+    assert report.ok and len(rows) >= 150
+    assert {r.split for r in rows} == {"tune"}
+    assert all(r.id.startswith("x") for r in rows)
+    cats = Counter(c for r in rows for c in r.violations)
+    assert all(cats[c] >= 10 for c in check_labels.CATEGORIES), cats
+    hard_negatives = [r for r in rows if r.note.startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 25 and not any(r.violations for r in hard_negatives)
+    clean = [r for r in rows if not r.violations and r.kind != "gaming"]
+    assert len(clean) >= 60
+    for dim in ("empathy", "firmness"):
+        assert set(Counter(r.scores[dim] for r in clean)) == {1, 2, 3, 4, 5}
+
+
+def test_extra_file_is_not_a_full_calibration_file():
+    # Without --tune-only the holdout rules apply, and a tune-only file breaks them.
+    problems = check_labels.check(EXTRA).problems
+    assert any("has no row in split holdout" in p for p in problems)
+    assert any("holdout share is 0%" in p for p in problems)
+
+
+def test_tune_only_file_rejects_holdout_rows_and_repeats_of_the_main_file(tmp_path):
+    rows = _read(EXTRA)
+    main_tune = next(r for r in _read(SHIPPED) if r["split"] == "tune")
+    bad = rows + [dict(rows[0], id="x998", agent_text="Tour ajouté pour le test, en holdout.", split="holdout"),
+                  dict(rows[0], id=main_tune["id"], agent_text="Un autre tour ajouté pour le test."),
+                  dict(rows[0], id="x999", agent_text=main_tune["agent_text"])]
+    path = _write(tmp_path / "extra.csv", bad)
+    problems = check_labels.check(path, tune_only=True).problems
+    last = _physical_lines(path)
+    assert f"{path}:{last - 2}: split 'holdout': a supplementary (--tune-only) file holds tune rows only" in problems
+    assert any(p.startswith(f"{path}:{last - 1}: id {main_tune['id']} is already used in fr_turns.csv") for p in problems)
+    assert any(p.startswith(f"{path}:{last}: agent_text repeats line ") and p.endswith("of fr_turns.csv; write a new turn")
+               for p in problems)
+    result = _run_tune_only(path)
+    assert result.returncode == 1 and "a supplementary (--tune-only) file holds tune rows only" in result.stderr

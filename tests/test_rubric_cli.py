@@ -113,3 +113,29 @@ def test_calibrate_reports_each_split():
     assert "== tune" in table.stdout and "QW kappa" in table.stdout and "holdout" not in table.stdout
     missing = run("calibrate", "fr-default", "nope.csv")
     assert missing.returncode == 1 and "nope.csv:1: cannot read the labels" in missing.stderr
+
+
+def test_calibrate_reads_several_label_files_and_globs(tmp_path):
+    # the tune-only supplement with the shipped file: one tune set, reported per file too
+    result = run("calibrate", "fr-default", "calibration/fr_turns.csv", "calibration/fr_turns_extra.csv",
+                 "--split", "tune", "--by-file", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["files"] == ["calibration/fr_turns.csv", "calibration/fr_turns_extra.csv"]
+    reports = {r["split"]: r for r in data["reports"]}
+    assert list(reports) == ["tune", "tune · fr_turns.csv", "tune · fr_turns_extra.csv"]
+    assert reports["tune"]["rows"] == reports["tune · fr_turns.csv"]["rows"] + reports["tune · fr_turns_extra.csv"]["rows"]
+    assert reports["tune · fr_turns_extra.csv"]["rows"] >= 150
+    # a glob stands for the files it matches; the supplement alone has no holdout split to report
+    table = run("calibrate", "fr-default", "calibration/fr_turns_e*.csv")
+    assert table.returncode == 0, table.stderr
+    assert "== tune (" in table.stdout and "== all (" in table.stdout and "== holdout" not in table.stdout
+    nothing = run("calibrate", "fr-default", str(tmp_path / "none*.csv"))
+    assert nothing.returncode == 1 and "no label file matches this pattern" in nothing.stderr
+    # the same id in two files is an error naming both places
+    clash = tmp_path / "clash.csv"
+    lines = (PROJECT_ROOT / "calibration" / "fr_turns_extra.csv").read_text(encoding="utf-8").splitlines()
+    clash.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    dup = run("calibrate", "fr-default", "calibration/fr_turns_extra.csv", str(clash), "--split", "tune")
+    assert dup.returncode == 1
+    assert f"{clash}:2: id x001 is already used in calibration/fr_turns_extra.csv:2" in dup.stderr

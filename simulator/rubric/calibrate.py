@@ -3,12 +3,16 @@
 The labelled set (`calibration/fr_turns.csv`) has one agent turn per row with
 the debtor's line before it, 1–5 labels per dimension, the violation
 categories and a `split` (tune / holdout). Indicators are tuned on `tune`
-rows only; `holdout` is reported, never tuned on.
+rows only; `holdout` is reported, never tuned on. Several files can be read
+together (`read_label_files`: e.g. the shipped set plus
+`calibration/fr_turns_extra.csv`, a tune-only supplement); each split can then
+also be reported file by file.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,7 @@ class LabelledTurn:
     kind: str
     note: str
     line: int
+    source: str = ""  # the file the row comes from
 
 
 def read_labels(path: Path) -> list[LabelledTurn]:
@@ -63,8 +68,54 @@ def read_labels(path: Path) -> list[LabelledTurn]:
                 problems.append(f"{path}:{line}: unknown violation category {', '.join(unknown)} "
                                 f"(use {', '.join(CATEGORIES)})")
                 continue
+            if row["split"] not in ("tune", "holdout"):
+                problems.append(f"{path}:{line}: split {row['split']!r} (use tune or holdout)")
+                continue
             rows.append(LabelledTurn(row["id"], row["split"], row["debtor_before"] or "", row["agent_text"] or "",
-                                     labels, cats, row["kind"], row["note"] or "", line))
+                                     labels, cats, row["kind"], row["note"] or "", line, str(path)))
+    if problems:
+        raise SimulatorError("\n".join(problems))
+    return rows
+
+
+def expand_label_paths(paths: list[Path | str]) -> list[Path]:
+    """The files named, a glob pattern ("calibration/fr_turns*.csv") standing for the files it matches
+    (sorted); a path named twice is read once."""
+    out: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        if any(ch in text for ch in "*?[") and not Path(text).exists():
+            matched = sorted(glob.glob(text))
+            if not matched:
+                raise SimulatorError(f"{text}:1: no label file matches this pattern (check the path and the glob)")
+            found = [Path(m) for m in matched]
+        else:
+            found = [Path(text)]
+        for path in found:
+            if all(path.resolve() != seen.resolve() for seen in out):
+                out.append(path)
+    return out
+
+
+def read_label_files(paths: list[Path | str]) -> list[LabelledTurn]:
+    """Read several labelled CSVs (or glob patterns) as one set; an id used twice is an error naming both files."""
+    rows: list[LabelledTurn] = []
+    problems: list[str] = []
+    first: dict[str, LabelledTurn] = {}
+    for path in expand_label_paths(paths):
+        try:
+            part = read_labels(path)
+        except SimulatorError as exc:
+            problems.append(str(exc))
+            continue
+        for row in part:
+            if row.id in first:
+                seen = first[row.id]
+                problems.append(f"{row.source}:{row.line}: id {row.id} is already used in {seen.source}:{seen.line} "
+                                "(give every row of every file its own id)")
+                continue
+            first[row.id] = row
+            rows.append(row)
     if problems:
         raise SimulatorError("\n".join(problems))
     return rows
@@ -170,12 +221,24 @@ def report(split: str, rows: list[LabelledTurn], scores: list[TurnScore]) -> Spl
     return rep
 
 
-def calibrate(scorer: Scorer, rows: list[LabelledTurn], splits: tuple[str, ...] = ("tune", "holdout", "all")
-              ) -> list[SplitReport]:
+def calibrate(scorer: Scorer, rows: list[LabelledTurn], splits: tuple[str, ...] = ("tune", "holdout", "all"),
+              by_file: bool = False) -> list[SplitReport]:
+    """One report per split (and, with `by_file` and rows from several files, one per split and file,
+    named "tune · fr_turns_extra.csv"). A split with no row is left out, except when it is the only one."""
     reports = []
+    sources = list(dict.fromkeys(r.source for r in rows))
     for split in splits:
         part = rows if split == "all" else [r for r in rows if r.split == split]
-        reports.append(report(split, part, score_rows(scorer, part)))
+        if not part and len(splits) > 1:
+            continue
+        scores = score_rows(scorer, part)
+        reports.append(report(split, part, scores))
+        if by_file and len(sources) > 1:
+            for source in sources:
+                pairs = [(r, s) for r, s in zip(part, scores) if r.source == source]
+                if pairs:
+                    name = Path(source).name
+                    reports.append(report(f"{split} · {name}", [r for r, _ in pairs], [s for _, s in pairs]))
     return reports
 
 

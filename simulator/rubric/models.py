@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .text import fold_pattern
+
 RUBRIC_SCHEMA_VERSION = 1
 
 Lang = Literal["fr", "en"]
@@ -57,6 +59,8 @@ def _check_patterns(value: dict[str, list[str]] | None) -> dict[str, list[str]] 
         for i, pattern in enumerate(patterns):
             try:
                 re.compile(pattern)
+                re.compile(fold_pattern(pattern))  # what the scorer runs: spaces become \s+ (a look-behind
+                # must then avoid spaces: write "(?<!se\\s)", not "(?<!se )")
             except re.error as exc:
                 raise ValueError(
                     f"{lang}[{i}] {pattern!r} is not a valid regular expression: {exc} "
@@ -201,6 +205,12 @@ class Rule(StrictModel):
     unless: PatternsByLang = Field(
         default_factory=dict, description="Not a violation when one of these appears in the same sentence."
     )
+    near: list[PatternsByLang] = Field(
+        default_factory=list,
+        description="prohibited rules: groups of patterns that must each match in the same sentence as the "
+        "pattern, in any order (a verb family near its object: \"prévenir\" … \"votre employeur\"). A language "
+        "a group gives no pattern for is not constrained by that group.",
+    )
     negatable: bool = Field(
         True, description="A match negated in its clause (\"nous n'allons pas saisir…\") is not a violation."
     )
@@ -232,6 +242,13 @@ class Rule(StrictModel):
     @classmethod
     def _patterns_ok(cls, value):
         return _check_patterns(value)
+
+    @field_validator("near")
+    @classmethod
+    def _near_ok(cls, value):
+        for group in value:
+            _check_patterns(group)
+        return value
 
     @model_validator(mode="after")
     def _required_has_trigger(self) -> "Rule":

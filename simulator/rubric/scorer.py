@@ -217,6 +217,7 @@ class _Rule:
     regex: _Re | None
     trigger: _Re | None
     unless: _Re | None
+    near: tuple[_Re, ...] = ()  # each must also match in the sentence of the pattern's match
     cues: tuple[str, ...] = field(init=False)
 
     def __post_init__(self):
@@ -259,7 +260,8 @@ class Scorer:
         self.cues = {name: _compile(tuple(p.get(lang, []))) for name, p in self.rubric.debtor_cues.items()}
         self.rules = [
             _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
-                  _compile(tuple(r.unless.get(lang, []))))
+                  _compile(tuple(r.unless.get(lang, []))),
+                  tuple(c for c in (_compile(tuple(g.get(lang, []))) for g in r.near) if c is not None))
             for r in self.rubric.rules
         ]
         self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
@@ -275,7 +277,7 @@ class Scorer:
         eager = ([i.regex for i in self.indicators] + [s.regex for s in self.stages]
                  + [r.regex for r in self.prohibited] + [b for name, b in self.builtin.items() if name in used])
         compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + [s.regex for s in self.stages] + [
-            x for r in self.rules for x in (r.regex, r.trigger, r.unless)]
+            x for r in self.rules for x in (r.regex, r.trigger, r.unless, *r.near)]
         self.literals = LiteralIndex(compiled, eager={id(c) for c in eager if c is not None})
         # what the debtor's line is matched on: the cues
         self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
@@ -497,9 +499,11 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
             for start, end in rule.regex.spans(probe):
                 if spec.negatable and _negated(folded, start, scorer.negation):
                     continue
-                if rule.unless is not None:
+                if rule.unless is not None or rule.near:
                     s, e = _sentence_of(folded, start, end)
-                    if rule.unless.search(probe, s, e):
+                    if rule.unless is not None and rule.unless.search(probe, s, e):
+                        continue
+                    if not all(group.search(probe, s, e) for group in rule.near):
                         continue
                 found.append(Violation(
                     rule=spec.id, category=spec.category, start=start, end=end, text=text[start:end],

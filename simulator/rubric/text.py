@@ -62,8 +62,11 @@ def fold_pattern(pattern: str) -> str:
     """Fold a trainer's pattern the way `fold` folds the text; spaces match any run of spaces."""
     pattern = pattern.strip()  # the scorer adds the word boundaries; an edge space would forbid them
     out = []
-    escaped = in_class = False
+    escaped = in_class = skip = False
     for i, c in enumerate(pattern):
+        if skip:  # the "?" or "*" of an optional space, already written
+            skip = False
+            continue
         if escaped:
             out.append(c)
             escaped = False
@@ -81,7 +84,11 @@ def fold_pattern(pattern: str) -> str:
             in_class = True
             out.append(c)
         elif c in "'’‘ ":
-            out.append(r"\s+")
+            if pattern[i + 1:i + 2] in ("?", "*"):  # "[0-9]+ ?€": an optional space, not a lazy "\s+?"
+                out.append(r"\s*")
+                skip = True
+            else:
+                out.append(r"\s+")
         elif c == "-" and 0 < i < len(pattern) - 1 and pattern[i - 1].isalpha() and pattern[i + 1].isalpha():
             out.append(r"\s+")  # "peut-être": a hyphen between letters is a space in the folded text
         else:

@@ -234,6 +234,13 @@ _NEGATION = {
     "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
 }
+# Words that look like a negation but do not negate what follows: "n'oubliez pas d'ajouter les frais",
+# "n'hésitez pas à", "on ne vous demande que 50 €" (restriction), "sans oublier".
+_NOT_NEGATING = re.compile(
+    r"(?<!\w)(?:ne|n)\s+(?:oubliez|oublie|oublions|hesitez|hesite|manquez|manque|tardez|omettez|negligez)\s+(?:pas|surtout\s+pas)(?!\w)"
+    r"|(?<!\w)sans\s+oublier(?!\w)"
+    r"|(?<!\w)(?:ne|n)\s+(?:\w+\s+){0,3}?que(?!\w)(?!.*(?<!\w)(?:pas|jamais|plus|rien)(?!\w))"
+    r"|(?<!\w)don\s+t\s+forget(?!\w)")
 _CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
 _CONDITION = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
 _SENTENCE_BOUNDARY = re.compile(r"[.!?\n]")
@@ -387,6 +394,8 @@ def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
         window = window[breaks[-1].end():]
     if _CONDITION.search(window):
         return False  # "si vous ne payez pas, …": the negation belongs to the condition
+    if "n" in window:  # cheap pre-check before removing the words that only look like negations
+        window = _NOT_NEGATING.sub(" ", window)
     return bool(negation.search(window))
 
 

@@ -49,6 +49,11 @@ _INVOICE = re.compile(
 )
 _INVOICE_HINT = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
 _QUESTION = re.compile(r"[^.!?…\n]*\?")
+# `_QUESTION` matches a run of non-stop characters ending with "?": the run starts right after the stop
+# character before it. Scanning the stop characters finds the same spans without trying every position.
+_STOP = re.compile(r"[.!?…\n]")
+# every `_CURRENCY` match contains one of these: no need to run it on a text with none
+_CURRENCY_HINTS = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "gbp")
 
 
 def _word_amounts(folded: str) -> list[Span]:
@@ -75,15 +80,17 @@ def _word_amounts(folded: str) -> list[Span]:
 
 def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
-    has_digit = _DIGIT.search(folded) is not None
-    has_currency = _CURRENCY.search(folded) is not None
+    digit = _DIGIT.search(folded)
+    has_digit = digit is not None
+    has_currency = any(hint in folded for hint in _CURRENCY_HINTS) and _CURRENCY.search(folded) is not None
     if not has_digit and not has_currency:
         return []
     spans: list[Span] = []
     if has_digit:
         if has_currency:
             spans.extend(m.span() for m in P._PREFIX_AMOUNT.finditer(folded))
-        for m in P._DIGIT_AMOUNT.finditer(folded):
+        # a digit amount starts with a digit: search from the first one (the look-behind still sees before it)
+        for m in P._DIGIT_AMOUNT.finditer(folded, digit.start()):
             _whole, _cents, kilo, currency = m.groups()
             if not (kilo or currency) or any(s <= m.start() < e for s, e in spans):
                 continue
@@ -99,7 +106,8 @@ def amounts(folded: str) -> list[Span]:
 
 
 def invoice_refs(original: str) -> list[Span]:
-    if _INVOICE_HINT.search(original) is None:
+    # every reference holds a digit: a turn without one has none
+    if _DIGIT.search(original) is None or _INVOICE_HINT.search(original) is None:
         return []
     return [m.span() for m in _INVOICE.finditer(original)]
 
@@ -108,9 +116,13 @@ def questions(original: str) -> list[Span]:
     if "?" not in original:
         return []
     spans = []
-    for m in _QUESTION.finditer(original):
-        start = m.start()
-        while start < m.end() and original[start].isspace():
-            start += 1
-        spans.append((start, m.end()))
+    begin = 0
+    for stop in _STOP.finditer(original):  # = _QUESTION.finditer(original), faster
+        end = stop.end()
+        if original[stop.start()] == "?":
+            start = begin
+            while start < end and original[start].isspace():
+                start += 1
+            spans.append((start, end))
+        begin = end
     return spans

@@ -28,10 +28,27 @@ the a an to of and or is are you your i we it be do not for on in with at that t
 """.split())
 
 Gate = tuple  # of frozensets: a match contains one literal of *each* set
+# A pseudo-literal: "some ASCII digit". A class of digits ("[0-9]", "[0-9]{1,2}") promises one; a turn
+# holds it when one of its words holds a digit. (No pattern can spell it: it starts with a NUL.)
+DIGIT = "\x00digit"
+_DIGITS = frozenset("0123456789")
+
+
+def _digit_class(av) -> bool:
+    """An IN set (not negated) of ASCII digits only."""
+    if not av:
+        return False
+    for kind, value in av:
+        if kind is _c.LITERAL and 48 <= value <= 57:
+            continue
+        if kind is _c.RANGE and 48 <= value[0] <= value[1] <= 57:
+            continue
+        return False
+    return True
 
 
 def _selectivity(lits: frozenset[str]) -> float:
-    return min(len(x) - (3 if x in _COMMON else 0) for x in lits)
+    return min((2 if x == DIGIT else len(x) - (3 if x in _COMMON else 0)) for x in lits)
 
 
 def _candidates(items) -> list[frozenset[str]]:
@@ -60,7 +77,9 @@ def _candidates(items) -> list[frozenset[str]]:
             low, _high, sub = av
             if low >= 1:
                 candidates.extend(_candidates(sub.data))
-        # anything else (classes, anchors, look-arounds) promises no literal
+        elif op is _c.IN and _digit_class(av):
+            candidates.append(frozenset([DIGIT]))
+        # anything else (other classes, anchors, look-arounds) promises no literal
     flush()
     return candidates
 
@@ -87,46 +106,141 @@ def passes(gate: Gate, hits: set[str]) -> bool:
 
 
 _WORD = re.compile(r"\w+")
+_EMPTY: tuple[frozenset, frozenset] = (frozenset(), frozenset())
 
 
 class LiteralIndex:
-    """Finds, in one pass over a turn's words, every gate literal the turn contains."""
+    """The gated pattern parts of a set of compiled patterns, indexed by the literals of their gates.
 
-    def __init__(self, literals: set[str]):
+    `owners` are compiled alternatives (the scorer's `_Re`: `.parts` = ((regex, gate), …)). A turn's
+    probe finds every gate literal it contains in one pass over its words (each word's literals, and the
+    parts they open, are learnt once: the vocabulary of calls is small), then runs the regex of every
+    part of an `eager` owner whose whole gate passes, at once; other owners' parts are run when asked.
+    """
+
+    def __init__(self, owners=(), eager: set[int] = frozenset()):
+        unique = list({id(o): o for o in owners if o is not None}.values())
+        literals: set[str] = set()
+        opens: dict[str, set[int]] = {}
+        # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
+        # when it holds no pseudo-literal: a further match needs one of them further on)
+        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None]] = []
+        for owner in unique:
+            for regex, gate in owner.parts:
+                for lits in gate:
+                    literals.update(lits)
+                if id(owner) in eager:
+                    number = len(self.parts)
+                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0]))
+                    for lit in gate[0]:
+                        opens.setdefault(lit, set()).add(number)
+        self.eager = frozenset(id(o) for o in unique if id(o) in eager)
+        self.digit = DIGIT in literals
+        literals.discard(DIGIT)
         self.word_literals = frozenset(lit for lit in literals if _WORD.fullmatch(lit))
         self.other_literals = tuple(sorted(lit for lit in literals if lit not in self.word_literals))
+        self._other_opens = {lit: frozenset(opens.get(lit, ())) for lit in self.other_literals}
+        self._opens = {lit: frozenset(parts) for lit, parts in opens.items()}
         self.max_len = max((len(lit) for lit in self.word_literals), default=0)
-        self._by_word: dict[str, frozenset[str]] = {}
+        self._by_word: dict[str, tuple[frozenset[str], frozenset[int]]] = {}
 
-    def _in_word(self, word: str) -> frozenset[str]:
-        found = self._by_word.get(word)
-        if found is None:
-            lits, top, n = self.word_literals, self.max_len, len(word)
-            found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
-                              if word[i:j] in lits)
-            if len(self._by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
-                self._by_word[word] = found
-        return found
+    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
+        """The literals inside one whitespace-separated token, and the eager parts they open."""
+        lits, top, n = self.word_literals, self.max_len, len(word)
+        found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
+                          if word[i:j] in lits)
+        if self.digit and not _DIGITS.isdisjoint(word):
+            found |= {DIGIT}
+        entry = _EMPTY
+        if found:
+            opens = self._opens
+            entry = (found, frozenset().union(*(opens[lit] for lit in found if lit in opens)))
+        if len(self._by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
+            self._by_word[word] = entry
+        return entry
 
     def hits(self, text: str) -> set[str]:
-        found: set[str] = set()
-        for word in set(_WORD.findall(text)):
-            found.update(self._in_word(word))
+        return self.probe(text).hits
+
+    def probe(self, text: str) -> "Probe":
+        """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
+        token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
+        hits: set[str] = set()
+        opened: set[int] = set()
+        by_word = self._by_word
+        for word in set(text.split()):
+            entry = by_word.get(word)
+            if entry is None:
+                entry = self._learn(word)
+            if entry is not _EMPTY:
+                hits |= entry[0]
+                opened |= entry[1]
         for lit in self.other_literals:
             if lit in text:
-                found.add(lit)
-        return found
+                hits.add(lit)
+                opened |= self._other_opens[lit]
+        found: dict[int, list[tuple[int, int]]] = {}
+        parts = self.parts
+        for number in opened:
+            owner, regex, rest, again = parts[number]
+            for lits in rest:
+                if lits.isdisjoint(hits):
+                    break
+            else:
+                m = regex.search(text)
+                if m is not None:
+                    spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again))
+                    if spans:
+                        if owner in found:
+                            found[owner].extend(spans)
+                        else:
+                            found[owner] = spans
+        return Probe(text, hits, found, self)
+
+
+def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,
+            needs: set[str] | None = None) -> list[tuple[int, int]]:
+    """Every match of `regex` in text[start:end] that starts at a word boundary (`m`: the first search's
+    result, when the caller already ran it; `needs`: literals one of which every match contains, so the
+    search stops when none is left further on)."""
+    spans = []
+    search = regex.search
+    if m is None:
+        m = search(text, start, end)
+    while m is not None:
+        s = m.start()
+        if s > 0:
+            c = text[s - 1]
+            if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
+                pos = s + 1
+                m = search(text, pos, end) if _left(needs, text, pos) else None
+                continue
+        spans.append(m.span())
+        pos = max(m.end(), s + 1)
+        m = search(text, pos, end) if _left(needs, text, pos) else None
+    return spans
+
+
+def _left(needs: set[str] | None, text: str, pos: int) -> bool:
+    """Whether one of `needs` occurs at or after `pos` (None: cannot tell, say yes)."""
+    if needs is None:
+        return True
+    for lit in needs:
+        if text.find(lit, pos) != -1:
+            return True
+    return False
 
 
 class Probe:
-    """A folded turn and the gate literals it contains."""
+    """A folded turn, the gate literals it contains, and the matches of the eager parts that passed."""
 
-    __slots__ = ("text", "hits", "candidates")
+    __slots__ = ("text", "hits", "found", "index")
 
-    def __init__(self, text: str, index: LiteralIndex):
+    def __init__(self, text: str, hits: set[str], found: dict[int, list[tuple[int, int]]], index: LiteralIndex):
         self.text = text
-        self.hits = index.hits(text)
-        self.candidates: dict[int, list[int]] = {}  # filled by the scorer: pattern parts worth running
+        self.hits = hits
+        self.found = found  # owner key -> spans of its parts (unsorted, may overlap)
+        self.index = index
 
     def passes(self, gate: Gate | None) -> bool:
         return gate is None or passes(gate, self.hits)

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, literal_gate, passes
-from .text import fold, fold_pattern, readability, sentences, upper_ratio, words
+from .gate import LiteralIndex, Probe, bounded, literal_gate, passes
+from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_of_words, words
 
 
 # --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
@@ -123,21 +123,24 @@ class _Re:
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-        candidates = probe.candidates.get(id(self))
-        if candidates is None and self.rest is None:
-            return []
-        end = len(probe.text) if end is None else end
-        found = []
-        hits = probe.hits
         text = probe.text
-        for i in candidates or ():
-            regex, gate = self.parts[i]
-            if passes(gate, hits):
-                found.extend(_bounded(regex, text, start, end))
-        if self.rest is not None:
-            found.extend(_bounded(self.rest, text, start, end))
+        if start == 0 and (end is None or end == len(text)):
+            # the whole turn: the probe ran the eager parts already; others run now, once per turn
+            found = probe.found.get(id(self))
+            if found is None:
+                if id(self) in probe.index.eager:
+                    found = ()
+                else:
+                    found = probe.found[id(self)] = self._run(probe, 0, len(text))
+            if self.rest is not None:
+                found = [*found, *_bounded(self.rest, text, 0, len(text))]
+        else:
+            end = len(text) if end is None else end
+            found = self._run(probe, start, end)
+            if self.rest is not None:
+                found.extend(_bounded(self.rest, text, start, end))
         if len(found) > 1:
-            found.sort()
+            found = sorted(found)
             # overlapping matches of different phrases: keep the first, longest
             kept = [found[0]]
             for s, e in found[1:]:
@@ -145,7 +148,16 @@ class _Re:
                     kept.append((s, e))
                 elif e > kept[-1][1] and s == kept[-1][0]:
                     kept[-1] = (s, e)
-            found = kept
+            return kept
+        return list(found)
+
+    def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
+        """The gated parts whose whole gate passes, run on text[start:end]."""
+        found = []
+        hits = probe.hits
+        for regex, gate in self.parts:
+            if passes(gate, hits):
+                found.extend(_bounded(regex, probe.text, start, end))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None):
@@ -160,21 +172,7 @@ def _wrap(body: str) -> re.Pattern:
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    search = regex.search
-    pos = start
-    while True:
-        m = search(text, pos, end)
-        if m is None:
-            return spans
-        s = m.start()
-        if s > 0:
-            c = text[s - 1]
-            if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
-                pos = s + 1
-                continue
-        spans.append(m.span())
-        pos = max(m.end(), s + 1)
+    return bounded(regex, text, start, end)
 
 
 @lru_cache(maxsize=2048)
@@ -202,6 +200,16 @@ class _Ind:
     def rest(self):
         return self.regex.rest if self.regex is not None else None
 
+    # computed once, read in every turn
+    always: bool = field(init=False)  # looked at in every turn (a detector, or a pattern with no gate)
+    key: int = field(init=False)  # the probe's key of its patterns
+    context_cues: tuple[str, ...] | None = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "always", self.spec.detector is not None or self.rest is not None)
+        object.__setattr__(self, "key", id(self.regex) if self.regex is not None else 0)
+        object.__setattr__(self, "context_cues", tuple(self.spec.context.cues) if self.spec.context else None)
+
 
 @dataclass(frozen=True)
 class _Rule:
@@ -210,6 +218,10 @@ class _Rule:
     trigger: _Re | None
     unless: _Re | None
     near: tuple[_Re, ...] = ()  # each must also match in the sentence of the pattern's match
+    cues: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "cues", tuple(self.spec.cues))
 
 
 @dataclass(frozen=True)
@@ -267,26 +279,23 @@ class Scorer:
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
         self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
                         "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
-        compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + list(self.cues.values()) + [s.regex for s in self.stages] + [
+        # what the agent's turn is matched on; the parts of `eager` ones run as the turn is probed
+        used = {i.spec.detector for i in self.indicators} | {s.spec.detector for s in self.stages}
+        eager = ([i.regex for i in self.indicators] + [s.regex for s in self.stages]
+                 + [r.regex for r in self.prohibited] + [b for name, b in self.builtin.items() if name in used])
+        compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + [s.regex for s in self.stages] + [
             x for r in self.rules for x in (r.regex, r.trigger, r.unless, *r.near)]
-        self.literals = LiteralIndex({lit for c in compiled if c is not None for _, gate in c.parts
-                                      for lits in gate for lit in lits})
-        # literal -> the pattern parts it may open (through the first, most selective set of their gate)
-        self._opens: dict[str, list[tuple[int, int]]] = {}
-        for c in {id(c): c for c in compiled if c is not None}.values():
-            for i, (_, gate) in enumerate(c.parts):
-                for lit in gate[0]:
-                    self._opens.setdefault(lit, []).append((id(c), i))
+        self.literals = LiteralIndex(compiled, eager={id(c) for c in eager if c is not None})
+        # what the debtor's line is matched on: the cues
+        self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
+        self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
 
     def probe(self, text: str) -> Probe:
-        probe = Probe(fold(text), self.literals)
-        candidates: dict[int, set[int]] = {}
-        opens = self._opens
-        for lit in probe.hits:
-            for owner, part in opens.get(lit, ()):
-                candidates.setdefault(owner, set()).add(part)
-        probe.candidates = {owner: sorted(parts) for owner, parts in candidates.items()}
-        return probe
+        """An agent turn, folded and probed (see `gate.py`)."""
+        return self.literals.probe(fold(text))
+
+    def probe_debtor(self, text: str) -> Probe:
+        return self.cue_literals.probe(fold(text))
 
     @property
     def ref(self) -> str:
@@ -313,11 +322,15 @@ class Scorer:
 
     def hears(self, debtor_text: str, cue: str) -> bool:
         regex = self.cues.get(cue)
-        return bool(regex and regex.search(self.probe(debtor_text)))
+        return bool(regex and regex.search(self.probe_debtor(debtor_text)))
 
     def debtor_cues(self, debtor_text: str) -> list[str]:
-        probe = self.probe(debtor_text)
-        return [name for name, regex in self.cues.items() if regex is not None and regex.search(probe)]
+        return self._cues_of(self.probe_debtor(debtor_text))
+
+    def _cues_of(self, probe: Probe) -> list[str]:
+        found = probe.found
+        return [name for name, regex in self._cue_items
+                if (id(regex) in found or regex.rest is not None) and regex.spans(probe)]
 
 
 @dataclass
@@ -353,8 +366,9 @@ class ScoringSession:
         """The debtor spoke: remember the cues (and the words) of their last turn."""
         if not self.context_known:
             return []  # what the debtor says does not count here (self-test paths on canned replies)
-        self.cues = self.scorer.debtor_cues(debtor_text)
-        self.debtor_folded = fold(debtor_text)
+        probe = self.scorer.probe_debtor(debtor_text)
+        self.cues = self.scorer._cues_of(probe)
+        self.debtor_folded = probe.text
         for rule in self.scorer.required:
             if set(rule.spec.satisfied_by_cue).intersection(self.cues):
                 self.satisfied.add(rule.spec.id)
@@ -449,6 +463,8 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
     said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
     if not said:
         return []
+    if not any(w not in _STOP and _stem(w) in said for w in _CONTENT_WORD.findall(folded)):
+        return []  # the same test as below, without building match objects: most turns echo nothing
     return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
 
 
@@ -483,7 +499,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     if scorer.prohibited:
         for rule in scorer.prohibited:
             spec = rule.spec
-            if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.candidates):
+            if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
             if spec.segment and spec.segment != session.segment:
                 continue
@@ -539,8 +555,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     det: dict = {"_debtor": session.debtor_folded}
     ws = words(text)
     n_words = len(ws)
-    sents = sentences(text)
-    n_sent = max(1, len(sents))
+    sents = sentence_count(text)
+    n_sent = max(1, sents)
     flags = Flags()
     notes: list[str] = []
     caps: list[Cap] = []
@@ -556,16 +572,18 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # every indicator's spans, then drop a hit nested in a longer hit of the same dimension
     # ("si je comprends bien" is a reformulation, not also an acknowledgement)
     found: list[tuple[_Ind, list[tuple[int, int]]]] = []
+    matched = probe.found
     for ind in scorer.indicators:
-        spec = ind.spec
-        if spec.detector is None and ind.rest is None and id(ind.regex) not in probe.candidates:
+        if not ind.always and ind.key not in matched:
             continue
         spans = ind.regex.spans(probe) if ind.regex is not None else []
-        if spec.detector:
-            spans = spans + _detect(scorer, spec.detector, text, probe, det)
+        detector = ind.spec.detector
+        if detector:
+            spans = spans + _detect(scorer, detector, text, probe, det)
         if spans:
             found.append((ind, spans))
-    if len(found) > 1:
+    # (a hit can only be nested in another indicator's hit of its dimension)
+    if len(found) > 1 and _shares_dimension(found):
         by_dim: dict[str, list[tuple[int, int, str]]] = {}
         for ind, spans in found:
             if ind.spec.detector is None:
@@ -588,12 +606,13 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     bare = {d: 0 for d in DIMENSIONS}
     fired: set[str] = set()
     phrases: set[str] = set()
+    cues = session.cues
     for ind, spans in found:
         spec = ind.spec
         fired.add(spec.id)
         weight = spec.weight
-        if spec.context:
-            heard = not session.context_known or any(cue in session.cues for cue in spec.context.cues)
+        if ind.context_cues is not None:
+            heard = not session.context_known or any(cue in cues for cue in ind.context_cues)
             weight *= spec.context.in_context if heard else spec.context.out_of_context
         if ind.sign > 0 and not spec.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
@@ -604,7 +623,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
-            for dim_id in {spec.dimension, "clarity"}:  # a repeated formula says nothing new: not clear either
+            # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
+            for dim_id in (spec.dimension, "clarity") if spec.dimension != "clarity" else ("clarity",):
                 caps.append(Cap(dimension=dim_id, cap=gaming.formula_repeat_cap,
                                                 reason=f"formula repeated: {spec.id} ×{repeats}"))
         d = spec.dimension
@@ -620,10 +640,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             neg[d] += weight
         if spec.signal:
             setattr(flags, spec.signal, True)
+        shown = round(weight * ind.sign, 2)
+        polarity, ind_id = spec.polarity, spec.id
         for s, e in spans[:3]:
-            evidence.append(Evidence(
-                dimension=d, start=s, end=e, text=text[s:e], polarity=spec.polarity, indicator=spec.id,
-                weight=round(weight * ind.sign, 2)))
+            evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
 
     # clarity: measured parts
     c = rubric.clarity
@@ -693,7 +713,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         raw[d] = dim.base + gain - neg[d]
 
     # gaming defences and compliance caps
-    ratio, letters = upper_ratio(text)
+    ratio, letters = upper_ratio_of_words(ws)
     excused = any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
@@ -718,7 +738,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             caps.append(Cap(dimension=d, cap=gaming.stuffing_cap, reason=reason))
             if d != "clarity":  # a list of keywords is not a clear message either
                 caps.append(Cap(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
-    word_set = frozenset(w.lower() for w in ws)
+    word_set = frozenset(map(str.lower, ws))
     if len(word_set) >= 3:
         for turn in session.history:
             union = word_set | turn.words
@@ -752,18 +772,21 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         by_detector = bool(spec.detector and _detect(scorer, spec.detector, text, probe, det))
         if spec.requires_detector and not by_detector:
             continue
-        by_pattern = bool(st.regex and st.regex.search(probe))
+        regex = st.regex  # (its gated parts ran in the probe: no match there and no ungated part, no match)
+        by_pattern = bool(regex and (id(regex) in matched or regex.rest is not None) and regex.search(probe))
         if (by_pattern and by_detector) if spec.requires_detector else (by_pattern or by_detector):
             stages.append(spec.id)
     stage = max(stages, key=lambda s: scorer.stage_order[s]) if stages else None
 
     # tips for weak dimensions
     tips: dict[str, str] = {}
-    flag_values = {name: getattr(flags, name) for name in Flags.__slots__}
+    flag_values = None
     for d in DIMENSIONS:
         dim = rubric.dimensions[d]
         if scores[d] >= dim.weak_below:
             continue
+        if flag_values is None:
+            flag_values = {name: getattr(flags, name) for name in Flags.__slots__}
         for tip in dim.tips:
             conditions = []
             if tip.missing:
@@ -779,12 +802,42 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
-    return TurnScore.model_construct(
+    return _construct_score(
         rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
         evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
         debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
         metrics=Metrics(
-            words=n_words, sentences=len(sents), mean_sentence_words=round(asl, 1), questions=n_q,
+            words=n_words, sentences=sents, mean_sentence_words=round(asl, 1), questions=n_q,
             upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
         scoring="lexical", lexical=None, judge=None,
     )
+
+
+def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
+    """Two pattern indicators of one dimension fired (else no hit can be nested in another's)."""
+    seen = set()
+    for ind, _spans in found:
+        spec = ind.spec
+        if spec.detector is None:
+            if spec.dimension in seen:
+                return True
+            seen.add(spec.dimension)
+    return False
+
+
+_TURN_FIELDS = tuple(TurnScore.model_fields)
+_FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
+    not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
+    and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
+
+
+def _construct_score(**values) -> TurnScore:
+    """`TurnScore.model_construct(**values)` given every field (3-4 times faster)."""
+    if not _FAST_CONSTRUCT or len(values) != len(_TURN_FIELDS):
+        return TurnScore.model_construct(**values)
+    m = TurnScore.__new__(TurnScore)
+    object.__setattr__(m, "__dict__", {name: values[name] for name in _TURN_FIELDS})
+    object.__setattr__(m, "__pydantic_fields_set__", set(_TURN_FIELDS))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m

@@ -109,6 +109,18 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if _WORD.search(p)]
 
 
+# The same splits as `_SENTENCE_END`, written to start with a character class: `re` then skips the
+# positions that cannot start a match instead of trying each one (3-4 times faster).
+_SENTENCE_END_FAST = re.compile(r"[.!?…\n](?:(?<=[.!?…])[.!?…]*(?=\s|$)|(?<=\n)\n*)")
+_HAS_WORD = re.compile(r"[^\W_]")  # a letter or a digit: where `_WORD` finds a word
+
+
+def sentence_count(text: str) -> int:
+    """len(sentences(text)), without building the sentences."""
+    search = _HAS_WORD.search
+    return sum(1 for part in _SENTENCE_END_FAST.split(text) if search(part))
+
+
 _LETTER = re.compile(r"[^\W\d_]")
 _UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞŒŸ]")
 
@@ -119,6 +131,28 @@ def upper_ratio(text: str) -> tuple[float, int]:
     if not letters:
         return 0.0, 0
     return len(_UPPER.findall(text)) / letters, letters
+
+
+_LETTER_COUNTS: dict[str, tuple[int, int]] = {}
+
+
+def upper_ratio_of_words(ws: list[str]) -> tuple[float, int]:
+    """`upper_ratio(text)` from the text's `words(text)`: every letter of a text is in one of its words
+    (a letter starts a word and a word runs over letters), so counting them word by word, each word
+    counted once per process, gives the same figures."""
+    letters = uppers = 0
+    counts = _LETTER_COUNTS
+    for w in ws:
+        c = counts.get(w)
+        if c is None:
+            c = (len(_LETTER.findall(w)), len(_UPPER.findall(w)))
+            if len(counts) < 200_000:
+                counts[w] = c
+        letters += c[0]
+        uppers += c[1]
+    if not letters:
+        return 0.0, 0
+    return uppers / letters, letters
 
 
 _VOWELS_FR = "aeiouyàâäéèêëîïôöûùüÿœæ"

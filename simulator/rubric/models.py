@@ -59,12 +59,17 @@ def _check_patterns(value: dict[str, list[str]] | None) -> dict[str, list[str]] 
         for i, pattern in enumerate(patterns):
             try:
                 re.compile(pattern)
-                re.compile(fold_pattern(pattern))  # what the scorer runs: spaces become \s+ (a look-behind
-                # must then avoid spaces: write "(?<!se\\s)", not "(?<!se )")
             except re.error as exc:
                 raise ValueError(
                     f"{lang}[{i}] {pattern!r} is not a valid regular expression: {exc} "
                     r"(escape ( ) [ ] ? + * . with a backslash when you mean the character)"
+                ) from None
+            try:
+                re.compile(fold_pattern(pattern))  # what the scorer runs: a space matches any run of spaces
+            except re.error as exc:
+                raise ValueError(
+                    f"{lang}[{i}] {pattern!r} is not valid once folded (a space matches any run of spaces): {exc} "
+                    r"(inside a look-behind write \s instead of a space: (?<!se\s))"
                 ) from None
     return value
 

@@ -239,6 +239,7 @@ _NEGATION = {
 _NOT_NEGATING = re.compile(
     r"(?<!\w)(?:ne|n)\s+(?:oubliez|oublie|oublions|hesitez|hesite|manquez|manque|tardez|omettez|negligez)\s+(?:pas|surtout\s+pas)(?!\w)"
     r"|(?<!\w)sans\s+oublier(?!\w)"
+    r"|(?<!\w)(?:rien\s+)?(?:ne|n)\s+(?:nous\s+|vous\s+|m\s+|me\s+)?empechen?t?\s+pas(?!\w)|(?<!\w)rien\s+ne\s+(?:nous\s+|vous\s+|m\s+)?empeche(?!\w)"
     r"|(?<!\w)(?:ne|n)\s+(?:\w+\s+){0,3}?que(?!\w)(?!.*(?<!\w)(?:pas|jamais|plus|rien)(?!\w))"
     r"|(?<!\w)don\s+t\s+forget(?!\w)")
 _CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, bounded, literal_gate, passes
+from .gate import LiteralIndex, Probe, bounded, char_gate, literal_gate, passes, searcher, substrings_pass
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_of_words, words
 
 
@@ -118,9 +118,11 @@ class _Re:
     """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
     gate passes are run; the ungated ones are run as one alternation."""
 
-    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...]], ...]
+    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int], ...]  # (regex, gate, group of the span)
     rest: re.Pattern | None
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
+    rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
+    rest_group: int = 0
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
@@ -132,13 +134,13 @@ class _Re:
                     found = ()
                 else:
                     found = probe.found[id(self)] = self._run(probe, 0, len(text))
-            if self.rest is not None:
-                found = [*found, *_bounded(self.rest, text, 0, len(text))]
+            if self.rest is not None and substrings_pass(self.rest_gate, text):
+                found = [*found, *_bounded(self.rest, text, 0, len(text), self.rest_group)]
         else:
             end = len(text) if end is None else end
             found = self._run(probe, start, end)
-            if self.rest is not None:
-                found.extend(_bounded(self.rest, text, start, end))
+            if self.rest is not None and substrings_pass(self.rest_gate, text):
+                found.extend(_bounded(self.rest, text, start, end, self.rest_group))
         if len(found) > 1:
             found = sorted(found)
             # overlapping matches of different phrases: keep the first, longest
@@ -155,9 +157,9 @@ class _Re:
         """The gated parts whose whole gate passes, run on text[start:end]."""
         found = []
         hits = probe.hits
-        for regex, gate in self.parts:
+        for regex, gate, group in self.parts:
             if passes(gate, hits):
-                found.extend(_bounded(regex, probe.text, start, end))
+                found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None):
@@ -165,14 +167,15 @@ class _Re:
         return spans[0] if spans else None
 
 
-def _wrap(body: str) -> re.Pattern:
+def _wrap(body: str) -> tuple[re.Pattern, int]:
     # No leading (?<!\w): a look-behind at the start stops `re` from jumping to the pattern's literal
-    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead.
-    return re.compile(rf"(?:{body})(?!\w)")
+    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead. `searcher` rewrites a
+    # pattern `re` would try at every position (see gate.py): (compiled, group of the span).
+    return searcher(rf"(?:{body})(?!\w)")
 
 
-def _bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
-    return bounded(regex, text, start, end)
+def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:
+    return bounded(regex, text, start, end, group=group)
 
 
 @lru_cache(maxsize=2048)
@@ -185,9 +188,12 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
         if gate is None:
             rest.append(folded)
         else:
-            parts.append((_wrap(folded), gate))
-    whole = None if rest else frozenset().union(*(g[0] for _, g in parts))
-    return _Re(tuple(parts), _wrap("|".join(f"(?:{p})" for p in rest)) if rest else None, whole)
+            parts.append((*_wrap(folded), gate))
+    parts = [(regex, gate, group) for regex, group, gate in parts]
+    whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
+    joined = "|".join(f"(?:{p})" for p in rest)
+    rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
+    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group)
 
 
 @dataclass(frozen=True)
@@ -256,6 +262,12 @@ class Scorer:
             for i in self.rubric.indicators
         ]
         self.indicators = [i for i in self.indicators if i.regex is not None or i.spec.detector]
+        # which indicators a turn can fire: those looked at always, and those whose patterns the probe found
+        self._always = [(n, i) for n, i in enumerate(self.indicators) if i.always]
+        self._by_key: dict[int, list[tuple[int, _Ind]]] = {}
+        for n, i in enumerate(self.indicators):
+            if not i.always:
+                self._by_key.setdefault(i.key, []).append((n, i))
         self.cues = {name: _compile(tuple(p.get(lang, []))) for name, p in self.rubric.debtor_cues.items()}
         self.rules = [
             _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
@@ -452,9 +464,11 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
     said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
     if not said:
         return []
-    if not any(w not in _STOP and _stem(w) in said for w in _CONTENT_WORD.findall(folded)):
-        return []  # the same test as below, without building match objects: most turns echo nothing
-    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
+    # the turn's words that echo, each distinct word tested once: most turns echo none
+    echoing = {w for w in set(_CONTENT_WORD.findall(folded)) - _STOP if _stem(w) in said}
+    if not echoing:
+        return []
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() in echoing]
 
 
 def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:
@@ -560,9 +574,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # ("si je comprends bien" is a reformulation, not also an acknowledgement)
     found: list[tuple[_Ind, list[tuple[int, int]]]] = []
     matched = probe.found
-    for ind in scorer.indicators:
-        if not ind.always and ind.key not in matched:
-            continue
+    todo = scorer._always
+    by_key = scorer._by_key
+    more = [x for key in matched if key in by_key for x in by_key[key]]
+    if more:
+        todo = sorted(todo + more)  # in the rubric's order (numbers are unique)
+    for _n, ind in todo:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
         detector = ind.spec.detector
         if detector:

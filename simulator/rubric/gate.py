@@ -129,7 +129,6 @@ def passes(gate: Gate, hits: set[str]) -> bool:
 
 
 _WORD = re.compile(r"\w+")
-_EMPTY: tuple[frozenset, frozenset] = (frozenset(), frozenset())
 
 
 class LiteralIndex:
@@ -165,22 +164,22 @@ class LiteralIndex:
         self._other_opens = {lit: frozenset(opens.get(lit, ())) for lit in self.other_literals}
         self._opens = {lit: frozenset(parts) for lit, parts in opens.items()}
         self.max_len = max((len(lit) for lit in self.word_literals), default=0)
-        self._by_word: dict[str, tuple[frozenset[str], frozenset[int]]] = {}
+        self._lits_by_word: dict[str, frozenset[str]] = {}
+        self._opened_by_word: dict[str, frozenset[int]] = {}
 
-    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
+    def _learn(self, word: str) -> None:
         """The literals inside one whitespace-separated token, and the eager parts they open."""
         lits, top, n = self.word_literals, self.max_len, len(word)
         found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
                           if word[i:j] in lits)
         if self.digit and not _DIGITS.isdisjoint(word):
             found |= {DIGIT}
-        entry = _EMPTY
-        if found:
-            opens = self._opens
-            entry = (found, frozenset().union(*(opens[lit] for lit in found if lit in opens)))
-        if len(self._by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
-            self._by_word[word] = entry
-        return entry
+        opens = self._opens
+        opened = frozenset().union(*(opens[lit] for lit in found if lit in opens))
+        if len(self._lits_by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
+            self._lits_by_word[word] = found
+            self._opened_by_word[word] = opened
+        return found, opened
 
     def hits(self, text: str) -> set[str]:
         return self.probe(text).hits
@@ -188,16 +187,18 @@ class LiteralIndex:
     def probe(self, text: str) -> "Probe":
         """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
-        hits: set[str] = set()
-        opened: set[int] = set()
-        by_word = self._by_word
-        for word in set(text.split()):
-            entry = by_word.get(word)
-            if entry is None:
-                entry = self._learn(word)
-            if entry is not _EMPTY:
-                hits |= entry[0]
-                opened |= entry[1]
+        tokens = set(text.split())
+        lits_by_word = self._lits_by_word
+        new = tokens.difference(lits_by_word)
+        if new and len(lits_by_word) + len(new) > 200_000:  # (the caches are full: the slow way)
+            learnt = [self._learn(word) for word in tokens]
+            hits = set().union(*(lits for lits, _ in learnt))
+            opened = set().union(*(parts for _, parts in learnt))
+        else:
+            for word in new:
+                self._learn(word)
+            hits = set().union(*map(lits_by_word.__getitem__, tokens))  # in C: no Python loop per word
+            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)
@@ -395,3 +396,17 @@ def searcher(pattern: str) -> tuple[re.Pattern, int]:
         return re.compile(f"[{cls}](?<=(?=({pattern}))(?s:.))"), 1
     except re.error:
         return compiled, 0
+
+
+def finditer_spans(search: tuple[re.Pattern, int], text: str, pos: int = 0) -> list[tuple[int, int]]:
+    """The spans of `re.compile(pattern).finditer(text, pos)`, for `search = searcher(pattern)`."""
+    regex, group = search
+    if group == 0:
+        return [m.span() for m in regex.finditer(text, pos)]
+    spans = []
+    m = regex.search(text, pos)
+    while m is not None:  # a rewritten pattern never matches the empty string: go on from the end
+        s, e = m.span(1)
+        spans.append((s, e))
+        m = regex.search(text, e)
+    return spans

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import chain
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -121,8 +122,22 @@ _WORD = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)*|\d+(?:[.,\s]\d+)*")
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n+")
 
 
+_DIGIT_GAP = re.compile(r"\d\s\d")
+_TOKEN_WORDS: dict[str, tuple[str, ...]] = {}
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(text)
+    if _DIGIT_GAP.search(text) is not None:  # a number may run over a space ("2 350"): read the whole text
+        return _WORD.findall(text)
+    # Otherwise no word holds a space: the words are those of each space-separated token, in order, and
+    # each token is read once per process (the vocabulary of calls is small).
+    tokens = text.split()
+    known = _TOKEN_WORDS
+    for token in set(tokens).difference(known):
+        if len(known) >= 200_000:
+            return _WORD.findall(text)
+        known[token] = tuple(_WORD.findall(token))
+    return list(chain.from_iterable(map(known.__getitem__, tokens)))
 
 
 def sentences(text: str) -> list[str]:
@@ -154,26 +169,27 @@ def upper_ratio(text: str) -> tuple[float, int]:
     return len(_UPPER.findall(text)) / letters, letters
 
 
-_LETTER_COUNTS: dict[str, tuple[int, int]] = {}
+_LETTERS: dict[str, int] = {}  # word -> its letters, its upper-case letters
+_UPPERS: dict[str, int] = {}
 
 
 def upper_ratio_of_words(ws: list[str]) -> tuple[float, int]:
     """`upper_ratio(text)` from the text's `words(text)`: every letter of a text is in one of its words
     (a letter starts a word and a word runs over letters), so counting them word by word, each word
     counted once per process, gives the same figures."""
-    letters = uppers = 0
-    counts = _LETTER_COUNTS
-    for w in ws:
-        c = counts.get(w)
-        if c is None:
-            c = (len(_LETTER.findall(w)), len(_UPPER.findall(w)))
-            if len(counts) < 200_000:
-                counts[w] = c
-        letters += c[0]
-        uppers += c[1]
+    lower, upper = _LETTERS, _UPPERS
+    new = set(ws).difference(lower)
+    if new and len(lower) + len(new) > 200_000:
+        lower = {w: len(_LETTER.findall(w)) for w in set(ws)}
+        upper = {w: len(_UPPER.findall(w)) for w in set(ws)}
+    else:
+        for w in new:
+            lower[w] = len(_LETTER.findall(w))
+            upper[w] = len(_UPPER.findall(w))
+    letters = sum(map(lower.__getitem__, ws))
     if not letters:
         return 0.0, 0
-    return uppers / letters, letters
+    return sum(map(upper.__getitem__, ws)) / letters, letters
 
 
 _VOWELS_FR = "aeiouyàâäéèêëîïôöûùüÿœæ"

@@ -187,18 +187,18 @@ class LiteralIndex:
     def probe(self, text: str) -> "Probe":
         """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
-        tokens = set(text.split())
-        lits_by_word = self._lits_by_word
-        new = tokens.difference(lits_by_word)
-        if new and len(lits_by_word) + len(new) > 200_000:  # (the caches are full: the slow way)
-            learnt = [self._learn(word) for word in tokens]
-            hits = set().union(*(lits for lits, _ in learnt))
-            opened = set().union(*(parts for _, parts in learnt))
-        else:
-            for word in new:
-                self._learn(word)
-            hits = set().union(*map(lits_by_word.__getitem__, tokens))  # in C: no Python loop per word
-            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
+        hits: set[str] = set()
+        opened: set[int] = set()
+        lits_by_word, opened_by_word = self._lits_by_word, self._opened_by_word
+        for word in set(text.split()):
+            lits = lits_by_word.get(word)
+            if lits is None:
+                lits, parts = self._learn(word)
+            else:
+                parts = opened_by_word[word]
+            if lits:
+                hits |= lits
+                opened |= parts
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)

@@ -276,6 +276,13 @@ class Scorer:
         ]
         self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
         self.prohibited = [r for r in self.rules if r.spec.kind == "prohibited"]
+        # the prohibited rules a turn can break: those whose patterns the probe found, or with ungated ones
+        self._prohibited_always = [(n, r) for n, r in enumerate(self.prohibited)
+                                   if r.regex is not None and r.regex.rest is not None]
+        self._prohibited_by_key: dict[int, list[tuple[int, _Rule]]] = {}
+        for n, r in enumerate(self.prohibited):
+            if r.regex is not None and r.regex.rest is None:
+                self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
@@ -292,6 +299,12 @@ class Scorer:
         # what the debtor's line is matched on: the cues
         self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
         self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
+        self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
+                             if regex.rest is not None]
+        self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
+        for n, (name, regex) in enumerate(self._cue_items):
+            if regex.rest is None:
+                self._cues_by_key.setdefault(id(regex), []).append((n, name, regex))
 
     def probe(self, text: str) -> Probe:
         """An agent turn, folded and probed (see `gate.py`)."""
@@ -331,9 +344,12 @@ class Scorer:
         return self._cues_of(self.probe_debtor(debtor_text))
 
     def _cues_of(self, probe: Probe) -> list[str]:
-        found = probe.found
-        return [name for name, regex in self._cue_items
-                if (id(regex) in found or regex.rest is not None) and regex.spans(probe)]
+        """The cues heard, in the rubric's order: those whose patterns the probe found (or with ungated ones)."""
+        by_key = self._cues_by_key
+        todo = self._cues_always + [x for key in probe.found if key in by_key for x in by_key[key]]
+        if len(todo) > 1:
+            todo.sort(key=_first_item)
+        return [name for _n, name, regex in todo if regex.spans(probe)]
 
 
 @dataclass
@@ -513,12 +529,26 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
     return found
 
 
+def _first_item(item: tuple) -> int:
+    return item[0]
+
+
+def _candidate_rules(scorer: Scorer, probe: Probe) -> list[_Rule]:
+    """The prohibited rules, in order, that the turn may break: the probe found their patterns (or they have
+    ungated ones). The others cannot match: skipping them changes nothing."""
+    by_key = scorer._prohibited_by_key
+    todo = scorer._prohibited_always + [x for key in probe.found if key in by_key for x in by_key[key]]
+    if len(todo) > 1:
+        todo.sort(key=_first_item)
+    return [rule for _n, rule in todo]
+
+
 def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe, det: dict) -> list[Violation]:
     lang = scorer.language
     folded = probe.text
     found: list[Violation] = []
     if scorer.prohibited:
-        for rule in scorer.prohibited:
+        for rule in _candidate_rules(scorer, probe):
             spec = rule.spec
             if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
@@ -848,6 +878,7 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
 
 
 _TURN_FIELDS = tuple(TurnScore.model_fields)
+_TURN_FIELD_LIST = list(_TURN_FIELDS)
 _FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
     not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
     and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
@@ -858,7 +889,9 @@ def _construct_score(**values) -> TurnScore:
     if not _FAST_CONSTRUCT or len(values) != len(_TURN_FIELDS):
         return TurnScore.model_construct(**values)
     m = TurnScore.__new__(TurnScore)
-    object.__setattr__(m, "__dict__", {name: values[name] for name in _TURN_FIELDS})
+    if list(values) != _TURN_FIELD_LIST:  # __dict__ in the fields' order: it is the order of the JSON keys
+        values = {name: values[name] for name in _TURN_FIELDS}
+    object.__setattr__(m, "__dict__", values)
     object.__setattr__(m, "__pydantic_fields_set__", set(_TURN_FIELDS))
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)

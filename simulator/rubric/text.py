@@ -169,27 +169,26 @@ def upper_ratio(text: str) -> tuple[float, int]:
     return len(_UPPER.findall(text)) / letters, letters
 
 
-_LETTERS: dict[str, int] = {}  # word -> its letters, its upper-case letters
-_UPPERS: dict[str, int] = {}
+_LETTER_COUNTS: dict[str, tuple[int, int]] = {}  # word -> (letters, upper-case letters)
 
 
 def upper_ratio_of_words(ws: list[str]) -> tuple[float, int]:
     """`upper_ratio(text)` from the text's `words(text)`: every letter of a text is in one of its words
     (a letter starts a word and a word runs over letters), so counting them word by word, each word
     counted once per process, gives the same figures."""
-    lower, upper = _LETTERS, _UPPERS
-    new = set(ws).difference(lower)
-    if new and len(lower) + len(new) > 200_000:
-        lower = {w: len(_LETTER.findall(w)) for w in set(ws)}
-        upper = {w: len(_UPPER.findall(w)) for w in set(ws)}
-    else:
-        for w in new:
-            lower[w] = len(_LETTER.findall(w))
-            upper[w] = len(_UPPER.findall(w))
-    letters = sum(map(lower.__getitem__, ws))
+    letters = uppers = 0
+    counts = _LETTER_COUNTS
+    for w in ws:
+        c = counts.get(w)
+        if c is None:
+            c = (len(_LETTER.findall(w)), len(_UPPER.findall(w)))
+            if len(counts) < 200_000:
+                counts[w] = c
+        letters += c[0]
+        uppers += c[1]
     if not letters:
         return 0.0, 0
-    return sum(map(upper.__getitem__, ws)) / letters, letters
+    return uppers / letters, letters
 
 
 _VOWELS_FR = "aeiouyàâäéèêëîïôöûùüÿœæ"

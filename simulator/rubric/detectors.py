@@ -55,6 +55,7 @@ _QUESTION = re.compile(r"[^.!?…\n]*\?")
 _STOP = re.compile(r"[.!?…\n]")
 # every `_CURRENCY` match contains one of these: no need to run it on a text with none
 _CURRENCY_HINTS = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "gbp")
+_CURRENCY_HINT = re.compile("|".join(re.escape(h) for h in _CURRENCY_HINTS))  # one scan for them all
 # the same patterns, searched faster (same matches: see gate.searcher)
 _CURRENCY_SEARCH = searcher(_CURRENCY.pattern)
 _INVOICE_HINT_SEARCH = searcher(_INVOICE_HINT.pattern)
@@ -101,7 +102,7 @@ def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
     digit = _DIGIT.search(folded)
     has_digit = digit is not None
-    has_currency = (any(hint in folded for hint in _CURRENCY_HINTS)
+    has_currency = (_CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
     if not has_digit and not has_currency:
         return []

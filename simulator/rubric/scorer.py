@@ -25,7 +25,7 @@ from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
 from .gate import LiteralIndex, Probe, bounded, char_gate, literal_gate, passes, searcher, substrings_pass
-from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_of_words, words
+from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 
 # --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
@@ -475,11 +475,18 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
+# `echo_spans` first checks that one of the debtor's stems occurs in the turn at all: true of every stem
+# that is a part of its word, as the first letters are. Set it to False if `_stem` ever changes that.
+_STEM_IN_WORD = True
+
+
 def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
     """Spans of the turn that take up the debtor's own content words (a faithful reformulation)."""
-    said = {_stem(w) for w in _content_words(debtor_folded) - _STOP}
+    said = {_stem(w) for w in set(_CONTENT_WORD.findall(debtor_folded)) - _STOP}
     if not said:
         return []
+    if _STEM_IN_WORD and not any(stem in folded for stem in said):
+        return []  # no word of the turn can hold one of the stems
     # the turn's words that echo, each distinct word tested once: most turns echo none
     echoing = {w for w in _content_words(folded) - _STOP if _stem(w) in said}
     if not echoing:
@@ -765,7 +772,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         raw[d] = dim.base + gain - neg[d]
 
     # gaming defences and compliance caps
-    ratio, letters = upper_ratio_of_words(ws)
+    ratio, letters = upper_ratio_fast(text, ws)
     excused = any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):

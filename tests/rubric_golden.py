@@ -340,7 +340,8 @@ def cases(inputs: dict):
 
 
 def _line(key: str, out) -> str:
-    return json.dumps({"case": key, "out": out}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # keys in their own order: the order of a stored score's JSON keys is output too
+    return json.dumps({"case": key, "out": out}, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_inputs(path: Path = INPUTS) -> dict:

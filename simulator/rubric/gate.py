@@ -51,14 +51,14 @@ def _selectivity(lits: frozenset[str]) -> float:
     return min((2 if x == DIGIT else len(x) - (3 if x in _COMMON else 0)) for x in lits)
 
 
-def _candidates(items) -> list[frozenset[str]]:
-    """Sets of literals, each of which every match must hit."""
+def _candidates(items, minimum: int = _MIN, digits: bool = True) -> list[frozenset[str]]:
+    """Sets of literals (at least `minimum` characters), each of which every match must hit."""
     candidates: list[frozenset[str]] = []
     run = ""
 
     def flush():
         nonlocal run
-        if len(run) >= _MIN:
+        if len(run) >= minimum:
             candidates.append(frozenset([run]))
         run = ""
 
@@ -68,16 +68,16 @@ def _candidates(items) -> list[frozenset[str]]:
             continue
         flush()
         if op is _c.SUBPATTERN:
-            candidates.extend(_candidates(av[-1].data))
+            candidates.extend(_candidates(av[-1].data, minimum, digits))
         elif op is _c.BRANCH:
-            best = [_best(_candidates(branch.data)) for branch in av[1]]
+            best = [_best(_candidates(branch.data, minimum, digits)) for branch in av[1]]
             if best and all(best):
                 candidates.append(frozenset().union(*best))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
             low, _high, sub = av
             if low >= 1:
-                candidates.extend(_candidates(sub.data))
-        elif op is _c.IN and _digit_class(av):
+                candidates.extend(_candidates(sub.data, minimum, digits))
+        elif op is _c.IN and digits and _digit_class(av):
             candidates.append(frozenset([DIGIT]))
         # anything else (other classes, anchors, look-arounds) promises no literal
     flush()
@@ -98,6 +98,29 @@ def literal_gate(pattern: str, keep: int = 3) -> Gate | None:
     return tuple(candidates[:keep]) or None
 
 
+def char_gate(pattern: str, keep: int = 3) -> Gate | None:
+    """Like `literal_gate`, single characters allowed, no pseudo-literal: for a pattern run on every turn,
+    checked with `in` on the text (`substrings_pass`)."""
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:  # noqa: BLE001
+        return None
+    candidates = sorted(set(_candidates(parsed.data, 1, False)), key=_selectivity, reverse=True)
+    return tuple(candidates[:keep]) or None
+
+
+def substrings_pass(gate: Gate | None, text: str) -> bool:
+    if gate is None:
+        return True
+    for lits in gate:
+        for lit in lits:
+            if lit in text:
+                break
+        else:
+            return False
+    return True
+
+
 def passes(gate: Gate, hits: set[str]) -> bool:
     for lits in gate:
         if lits.isdisjoint(hits):
@@ -106,7 +129,6 @@ def passes(gate: Gate, hits: set[str]) -> bool:
 
 
 _WORD = re.compile(r"\w+")
-_EMPTY: tuple[frozenset, frozenset] = (frozenset(), frozenset())
 
 
 class LiteralIndex:
@@ -123,15 +145,15 @@ class LiteralIndex:
         literals: set[str] = set()
         opens: dict[str, set[int]] = {}
         # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
-        # when it holds no pseudo-literal: a further match needs one of them further on)
-        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None]] = []
+        # when it holds no pseudo-literal: a further match needs one of them further on, the span's group)
+        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int]] = []
         for owner in unique:
-            for regex, gate in owner.parts:
+            for regex, gate, group in owner.parts:
                 for lits in gate:
                     literals.update(lits)
                 if id(owner) in eager:
                     number = len(self.parts)
-                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0]))
+                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group))
                     for lit in gate[0]:
                         opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
@@ -142,22 +164,22 @@ class LiteralIndex:
         self._other_opens = {lit: frozenset(opens.get(lit, ())) for lit in self.other_literals}
         self._opens = {lit: frozenset(parts) for lit, parts in opens.items()}
         self.max_len = max((len(lit) for lit in self.word_literals), default=0)
-        self._by_word: dict[str, tuple[frozenset[str], frozenset[int]]] = {}
+        self._lits_by_word: dict[str, frozenset[str]] = {}
+        self._opened_by_word: dict[str, frozenset[int]] = {}
 
-    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
+    def _learn(self, word: str) -> None:
         """The literals inside one whitespace-separated token, and the eager parts they open."""
         lits, top, n = self.word_literals, self.max_len, len(word)
         found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
                           if word[i:j] in lits)
         if self.digit and not _DIGITS.isdisjoint(word):
             found |= {DIGIT}
-        entry = _EMPTY
-        if found:
-            opens = self._opens
-            entry = (found, frozenset().union(*(opens[lit] for lit in found if lit in opens)))
-        if len(self._by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
-            self._by_word[word] = entry
-        return entry
+        opens = self._opens
+        opened = frozenset().union(*(opens[lit] for lit in found if lit in opens))
+        if len(self._lits_by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
+            self._lits_by_word[word] = found
+            self._opened_by_word[word] = opened
+        return found, opened
 
     def hits(self, text: str) -> set[str]:
         return self.probe(text).hits
@@ -167,14 +189,16 @@ class LiteralIndex:
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
         hits: set[str] = set()
         opened: set[int] = set()
-        by_word = self._by_word
+        lits_by_word, opened_by_word = self._lits_by_word, self._opened_by_word
         for word in set(text.split()):
-            entry = by_word.get(word)
-            if entry is None:
-                entry = self._learn(word)
-            if entry is not _EMPTY:
-                hits |= entry[0]
-                opened |= entry[1]
+            lits = lits_by_word.get(word)
+            if lits is None:
+                lits, parts = self._learn(word)
+            else:
+                parts = opened_by_word[word]
+            if lits:
+                hits |= lits
+                opened |= parts
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)
@@ -182,14 +206,14 @@ class LiteralIndex:
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
         for number in opened:
-            owner, regex, rest, again = parts[number]
+            owner, regex, rest, again, group = parts[number]
             for lits in rest:
                 if lits.isdisjoint(hits):
                     break
             else:
                 m = regex.search(text)
                 if m is not None:
-                    spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again))
+                    spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again), group)
                     if spans:
                         if owner in found:
                             found[owner].extend(spans)
@@ -199,24 +223,24 @@ class LiteralIndex:
 
 
 def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,
-            needs: set[str] | None = None) -> list[tuple[int, int]]:
+            needs: set[str] | None = None, group: int = 0) -> list[tuple[int, int]]:
     """Every match of `regex` in text[start:end] that starts at a word boundary (`m`: the first search's
     result, when the caller already ran it; `needs`: literals one of which every match contains, so the
-    search stops when none is left further on)."""
+    search stops when none is left further on; `group`: the group holding the match, see `searcher`)."""
     spans = []
     search = regex.search
     if m is None:
         m = search(text, start, end)
     while m is not None:
-        s = m.start()
+        s, e = m.span(group)
         if s > 0:
             c = text[s - 1]
             if c.isalnum() or c == "_":  # starts inside a word ("rappel|le mercredi"): look again just after
                 pos = s + 1
                 m = search(text, pos, end) if _left(needs, text, pos) else None
                 continue
-        spans.append(m.span())
-        pos = max(m.end(), s + 1)
+        spans.append((s, e))
+        pos = max(e, s + 1)
         m = search(text, pos, end) if _left(needs, text, pos) else None
     return spans
 
@@ -244,3 +268,145 @@ class Probe:
 
     def passes(self, gate: Gate | None) -> bool:
         return gate is None or passes(gate, self.hits)
+
+
+# --- a faster search for patterns `re` cannot skip through ----------------------------------------------
+# `re` searches quickly when a pattern starts with a literal or a character class: it skips the positions
+# where that cannot match. A pattern starting with an optional part ("(un )?(petit )?geste") or a group of
+# groups gets no such help: `re` tries a whole match at every position. Such a pattern P is rewritten as
+#     [F](?<=(?=(P))(?s:.))
+# where F holds every character a match of P can start with: `re` skips to a character of F, a
+# look-behind steps back onto it and a look-ahead runs P there, capturing its match in group 1. P matches
+# at a position exactly when the rewrite does, with the same span (group 1): the caller continues its
+# search itself (`bounded`), so the one-character match of the rewrite changes nothing.
+_FIRST_MAX = 64  # a wider class skips little
+
+
+def _class_chars(av) -> set[str] | None:
+    chars: set[str] = set()
+    for kind, value in av:
+        if kind is _c.LITERAL:
+            chars.add(chr(value))
+        elif kind is _c.RANGE and value[1] - value[0] < _FIRST_MAX:
+            chars.update(chr(x) for x in range(value[0], value[1] + 1))
+        else:  # NEGATE, CATEGORY (\w, \s, \d), wide ranges: any character, or too many
+            return None
+    return chars
+
+
+def _first(items) -> tuple[set[str] | None, bool]:
+    """(the characters a match of this sequence can start with, whether it can match the empty string);
+    None: cannot tell (any character)."""
+    first: set[str] = set()
+    for op, av in items:
+        if op is _c.LITERAL:
+            first.add(chr(av))
+            return first, False
+        if op is _c.IN:
+            chars = _class_chars(av)
+            if chars is None:
+                return None, False
+            return first | chars, False
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width: the next item starts the match (a superset of what can)
+        if op is _c.SUBPATTERN:
+            _group, add_flags, _del_flags, sub = av
+            if add_flags & _c.SRE_FLAG_IGNORECASE:
+                return None, False
+            chars, empty = _first(sub.data)
+        elif op is _c.BRANCH:
+            chars, empty = set(), False
+            for branch in av[1]:
+                f, e = _first(branch.data)
+                if f is None:
+                    return None, False
+                chars |= f
+                empty = empty or e
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) or op is getattr(_c, "POSSESSIVE_REPEAT", None):
+            low, _high, sub = av
+            chars, empty = _first(sub.data)
+            empty = empty or low == 0
+        elif op is getattr(_c, "ATOMIC_GROUP", None):
+            chars, empty = _first(av.data)
+        else:  # ANY, NOT_LITERAL, CATEGORY, group references…
+            return None, False
+        if chars is None:
+            return None, False
+        first |= chars
+        if not empty:
+            return first, False
+    return first, True
+
+
+def _fast_start(items) -> bool:
+    """Whether `re` already skips through the text for this pattern (a literal or class first)."""
+    while items and items[0][0] is _c.SUBPATTERN:
+        _group, add_flags, del_flags, sub = items[0][1]
+        if add_flags or del_flags:
+            return False
+        items = sub.data
+    if not items:
+        return False
+    op, av = items[0]
+    if op in (_c.LITERAL, _c.IN):
+        return True
+    if op is _c.BRANCH:
+        return all(branch.data and branch.data[0][0] is _c.LITERAL for branch in av[1])
+    return False
+
+
+def _has(items, ops) -> bool:
+    for op, av in items:
+        if op in ops:
+            return True
+        subs = []
+        if op is _c.SUBPATTERN:
+            subs = [av[-1]]
+        elif op is _c.BRANCH:
+            subs = av[1]
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) or op is getattr(_c, "POSSESSIVE_REPEAT", None):
+            subs = [av[2]]
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            subs = [av[1]]
+        elif op is getattr(_c, "ATOMIC_GROUP", None):
+            subs = [av]
+        elif op is _c.GROUPREF_EXISTS:
+            return True
+        if any(_has(sub.data, ops) for sub in subs):
+            return True
+    return False
+
+
+def searcher(pattern: str) -> tuple[re.Pattern, int]:
+    """`pattern` compiled for searching, and the group holding a match's span (0, or 1 when rewritten)."""
+    compiled = re.compile(pattern)
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:  # noqa: BLE001 - compiled above, so this does not happen; keep the plain pattern
+        return compiled, 0
+    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE or _fast_start(parsed.data):
+        return compiled, 0
+    if _has(parsed.data, {_c.GROUPREF, _c.GROUPREF_EXISTS}):  # group numbers shift in the rewrite
+        return compiled, 0
+    first, empty = _first(parsed.data)
+    if first is None or empty or not first or len(first) > _FIRST_MAX:
+        return compiled, 0
+    cls = "".join("\\" + c if c in "\\]^-[" else c for c in sorted(first))
+    try:
+        return re.compile(f"[{cls}](?<=(?=({pattern}))(?s:.))"), 1
+    except re.error:
+        return compiled, 0
+
+
+def finditer_spans(search: tuple[re.Pattern, int], text: str, pos: int = 0) -> list[tuple[int, int]]:
+    """The spans of `re.compile(pattern).finditer(text, pos)`, for `search = searcher(pattern)`."""
+    regex, group = search
+    if group == 0:
+        return [m.span() for m in regex.finditer(text, pos)]
+    spans = []
+    m = regex.search(text, pos)
+    while m is not None:  # a rewritten pattern never matches the empty string: go on from the end
+        s, e = m.span(1)
+        spans.append((s, e))
+        m = regex.search(text, e)
+    return spans

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, bounded, literal_gate, passes
-from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_of_words, words
+from .gate import LiteralIndex, Probe, bounded, char_gate, literal_gate, passes, searcher, substrings_pass
+from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 
 # --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
@@ -118,9 +118,11 @@ class _Re:
     """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
     gate passes are run; the ungated ones are run as one alternation."""
 
-    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...]], ...]
+    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int], ...]  # (regex, gate, group of the span)
     rest: re.Pattern | None
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
+    rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
+    rest_group: int = 0
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
@@ -132,13 +134,13 @@ class _Re:
                     found = ()
                 else:
                     found = probe.found[id(self)] = self._run(probe, 0, len(text))
-            if self.rest is not None:
-                found = [*found, *_bounded(self.rest, text, 0, len(text))]
+            if self.rest is not None and substrings_pass(self.rest_gate, text):
+                found = [*found, *_bounded(self.rest, text, 0, len(text), self.rest_group)]
         else:
             end = len(text) if end is None else end
             found = self._run(probe, start, end)
-            if self.rest is not None:
-                found.extend(_bounded(self.rest, text, start, end))
+            if self.rest is not None and substrings_pass(self.rest_gate, text):
+                found.extend(_bounded(self.rest, text, start, end, self.rest_group))
         if len(found) > 1:
             found = sorted(found)
             # overlapping matches of different phrases: keep the first, longest
@@ -155,9 +157,9 @@ class _Re:
         """The gated parts whose whole gate passes, run on text[start:end]."""
         found = []
         hits = probe.hits
-        for regex, gate in self.parts:
+        for regex, gate, group in self.parts:
             if passes(gate, hits):
-                found.extend(_bounded(regex, probe.text, start, end))
+                found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None):
@@ -165,14 +167,15 @@ class _Re:
         return spans[0] if spans else None
 
 
-def _wrap(body: str) -> re.Pattern:
+def _wrap(body: str) -> tuple[re.Pattern, int]:
     # No leading (?<!\w): a look-behind at the start stops `re` from jumping to the pattern's literal
-    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead.
-    return re.compile(rf"(?:{body})(?!\w)")
+    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead. `searcher` rewrites a
+    # pattern `re` would try at every position (see gate.py): (compiled, group of the span).
+    return searcher(rf"(?:{body})(?!\w)")
 
 
-def _bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
-    return bounded(regex, text, start, end)
+def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:
+    return bounded(regex, text, start, end, group=group)
 
 
 @lru_cache(maxsize=2048)
@@ -185,9 +188,12 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
         if gate is None:
             rest.append(folded)
         else:
-            parts.append((_wrap(folded), gate))
-    whole = None if rest else frozenset().union(*(g[0] for _, g in parts))
-    return _Re(tuple(parts), _wrap("|".join(f"(?:{p})" for p in rest)) if rest else None, whole)
+            parts.append((*_wrap(folded), gate))
+    parts = [(regex, gate, group) for regex, group, gate in parts]
+    whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
+    joined = "|".join(f"(?:{p})" for p in rest)
+    rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
+    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group)
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,12 @@ class Scorer:
             for i in self.rubric.indicators
         ]
         self.indicators = [i for i in self.indicators if i.regex is not None or i.spec.detector]
+        # which indicators a turn can fire: those looked at always, and those whose patterns the probe found
+        self._always = [(n, i) for n, i in enumerate(self.indicators) if i.always]
+        self._by_key: dict[int, list[tuple[int, _Ind]]] = {}
+        for n, i in enumerate(self.indicators):
+            if not i.always:
+                self._by_key.setdefault(i.key, []).append((n, i))
         self.cues = {name: _compile(tuple(p.get(lang, []))) for name, p in self.rubric.debtor_cues.items()}
         self.rules = [
             _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
@@ -274,6 +286,13 @@ class Scorer:
         ]
         self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
         self.prohibited = [r for r in self.rules if r.spec.kind == "prohibited"]
+        # the prohibited rules a turn can break: those whose patterns the probe found, or with ungated ones
+        self._prohibited_always = [(n, r) for n, r in enumerate(self.prohibited)
+                                   if r.regex is not None and r.regex.rest is not None]
+        self._prohibited_by_key: dict[int, list[tuple[int, _Rule]]] = {}
+        for n, r in enumerate(self.prohibited):
+            if r.regex is not None and r.regex.rest is None:
+                self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
@@ -290,6 +309,12 @@ class Scorer:
         # what the debtor's line is matched on: the cues
         self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
         self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
+        self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
+                             if regex.rest is not None]
+        self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
+        for n, (name, regex) in enumerate(self._cue_items):
+            if regex.rest is None:
+                self._cues_by_key.setdefault(id(regex), []).append((n, name, regex))
 
     def probe(self, text: str) -> Probe:
         """An agent turn, folded and probed (see `gate.py`)."""
@@ -329,9 +354,12 @@ class Scorer:
         return self._cues_of(self.probe_debtor(debtor_text))
 
     def _cues_of(self, probe: Probe) -> list[str]:
-        found = probe.found
-        return [name for name, regex in self._cue_items
-                if (id(regex) in found or regex.rest is not None) and regex.spans(probe)]
+        """The cues heard, in the rubric's order: those whose patterns the probe found (or with ungated ones)."""
+        by_key = self._cues_by_key
+        todo = self._cues_always + [x for key in probe.found if key in by_key for x in by_key[key]]
+        if len(todo) > 1:
+            todo.sort(key=_first_item)
+        return [name for _n, name, regex in todo if regex.spans(probe)]
 
 
 @dataclass
@@ -459,14 +487,41 @@ def _stem(word: str) -> str:
     return word[:5]
 
 
+# `echo_spans` first checks that one of the debtor's stems occurs in the turn at all: true of every stem
+# that is a part of its word, as the first letters are. Set it to False if `_stem` ever changes that.
+_STEM_IN_WORD = True
+
+
 def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
     """Spans of the turn that take up the debtor's own content words (a faithful reformulation)."""
-    said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
+    said = {_stem(w) for w in set(_CONTENT_WORD.findall(debtor_folded)) - _STOP}
     if not said:
         return []
-    if not any(w not in _STOP and _stem(w) in said for w in _CONTENT_WORD.findall(folded)):
-        return []  # the same test as below, without building match objects: most turns echo nothing
-    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
+    if _STEM_IN_WORD and not any(stem in folded for stem in said):
+        return []  # no word of the turn can hold one of the stems
+    # the turn's words that echo, each distinct word tested once: most turns echo none
+    echoing = {w for w in _content_words(folded) - _STOP if _stem(w) in said}
+    if not echoing:
+        return []
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() in echoing]
+
+
+_TOKEN_CONTENT: dict[str, tuple[str, ...]] = {}
+
+
+def _content_words(folded: str) -> set[str]:
+    """set(_CONTENT_WORD.findall(folded)), from the words of each space-separated token (no match spans
+    a space), each token read once per process: the vocabulary of calls is small."""
+    found: set[str] = set()
+    known = _TOKEN_CONTENT
+    for token in set(folded.split()):
+        words = known.get(token)
+        if words is None:
+            words = tuple(_CONTENT_WORD.findall(token))
+            if len(known) < 200_000:
+                known[token] = words
+        found.update(words)
+    return found
 
 
 def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:
@@ -493,12 +548,26 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
     return found
 
 
+def _first_item(item: tuple) -> int:
+    return item[0]
+
+
+def _candidate_rules(scorer: Scorer, probe: Probe) -> list[_Rule]:
+    """The prohibited rules, in order, that the turn may break: the probe found their patterns (or they have
+    ungated ones). The others cannot match: skipping them changes nothing."""
+    by_key = scorer._prohibited_by_key
+    todo = scorer._prohibited_always + [x for key in probe.found if key in by_key for x in by_key[key]]
+    if len(todo) > 1:
+        todo.sort(key=_first_item)
+    return [rule for _n, rule in todo]
+
+
 def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe, det: dict) -> list[Violation]:
     lang = scorer.language
     folded = probe.text
     found: list[Violation] = []
     if scorer.prohibited:
-        for rule in scorer.prohibited:
+        for rule in _candidate_rules(scorer, probe):
             spec = rule.spec
             if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
@@ -574,9 +643,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # ("si je comprends bien" is a reformulation, not also an acknowledgement)
     found: list[tuple[_Ind, list[tuple[int, int]]]] = []
     matched = probe.found
-    for ind in scorer.indicators:
-        if not ind.always and ind.key not in matched:
-            continue
+    todo = scorer._always
+    by_key = scorer._by_key
+    more = [x for key in matched if key in by_key for x in by_key[key]]
+    if more:
+        todo = sorted(todo + more)  # in the rubric's order (numbers are unique)
+    for _n, ind in todo:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
         detector = ind.spec.detector
         if detector:
@@ -714,7 +786,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         raw[d] = dim.base + gain - neg[d]
 
     # gaming defences and compliance caps
-    ratio, letters = upper_ratio_of_words(ws)
+    ratio, letters = upper_ratio_fast(text, ws)
     excused = any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
@@ -827,6 +899,7 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
 
 
 _TURN_FIELDS = tuple(TurnScore.model_fields)
+_TURN_FIELD_LIST = list(_TURN_FIELDS)
 _FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
     not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
     and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
@@ -837,7 +910,9 @@ def _construct_score(**values) -> TurnScore:
     if not _FAST_CONSTRUCT or len(values) != len(_TURN_FIELDS):
         return TurnScore.model_construct(**values)
     m = TurnScore.__new__(TurnScore)
-    object.__setattr__(m, "__dict__", {name: values[name] for name in _TURN_FIELDS})
+    if list(values) != _TURN_FIELD_LIST:  # __dict__ in the fields' order: it is the order of the JSON keys
+        values = {name: values[name] for name in _TURN_FIELDS}
+    object.__setattr__(m, "__dict__", values)
     object.__setattr__(m, "__pydantic_fields_set__", set(_TURN_FIELDS))
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)

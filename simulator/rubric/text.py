@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import chain
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -51,11 +52,39 @@ class _FoldTable(dict):
 _FOLD = _FoldTable()
 
 
+def _cp1252_table() -> tuple[bytes, str]:
+    """`fold` as a byte table over Windows-1252, the one-byte code page of French and English typing
+    (accents, ’ “ ” « » … – — œ €): each of its characters folds to one of its characters, except those
+    returned (folded the slow way)."""
+    table = bytearray(range(256))
+    slow = []
+    for b in range(256):
+        try:
+            c = bytes([b]).decode("cp1252")
+        except UnicodeDecodeError:  # five bytes have no character: no text encodes to them
+            continue
+        try:
+            table[b] = _fold_char(c).encode("cp1252")[0]
+        except UnicodeEncodeError:  # "µ" folds to the Greek "μ"
+            slow.append(c)
+    return bytes(table), "".join(slow)
+
+
+_CP1252_FOLD, _CP1252_SLOW = _cp1252_table()
+
+
 def fold(text: str) -> str:
     """Lower case, accents removed, one output character per input character."""
     if text.isascii():
         return text.lower().translate(_ASCII_FOLD)
-    return text.translate(_FOLD)
+    try:  # a byte table is much faster than `str.translate` with a dict
+        encoded = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return text.translate(_FOLD)
+    for c in _CP1252_SLOW:
+        if c in text:
+            return text.translate(_FOLD)
+    return encoded.translate(_CP1252_FOLD).decode("cp1252")
 
 
 def fold_pattern(pattern: str) -> str:
@@ -100,8 +129,22 @@ _WORD = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)*|\d+(?:[.,\s]\d+)*")
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n+")
 
 
+_DIGIT_GAP = re.compile(r"\d\s\d")
+_TOKEN_WORDS: dict[str, tuple[str, ...]] = {}
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(text)
+    if _DIGIT_GAP.search(text) is not None:  # a number may run over a space ("2 350"): read the whole text
+        return _WORD.findall(text)
+    # Otherwise no word holds a space: the words are those of each space-separated token, in order, and
+    # each token is read once per process (the vocabulary of calls is small).
+    tokens = text.split()
+    known = _TOKEN_WORDS
+    for token in set(tokens).difference(known):
+        if len(known) >= 200_000:
+            return _WORD.findall(text)
+        known[token] = tuple(_WORD.findall(token))
+    return list(chain.from_iterable(map(known.__getitem__, tokens)))
 
 
 def sentences(text: str) -> list[str]:
@@ -133,7 +176,35 @@ def upper_ratio(text: str) -> tuple[float, int]:
     return len(_UPPER.findall(text)) / letters, letters
 
 
-_LETTER_COUNTS: dict[str, tuple[int, int]] = {}
+_LETTER_COUNTS: dict[str, tuple[int, int]] = {}  # word -> (letters, upper-case letters)
+
+
+def _cp1252_bytes(regex: re.Pattern) -> bytes:
+    """The Windows-1252 bytes whose character `regex` matches."""
+    out = bytearray()
+    for b in range(256):
+        try:
+            if regex.match(bytes([b]).decode("cp1252")):
+                out.append(b)
+        except UnicodeDecodeError:
+            pass
+    return bytes(out)
+
+
+_CP1252_LETTERS, _CP1252_UPPERS = _cp1252_bytes(_LETTER), _cp1252_bytes(_UPPER)
+
+
+def upper_ratio_fast(text: str, ws: list[str]) -> tuple[float, int]:
+    """`upper_ratio(text)` (`ws`: the text's words): a text typed in Windows-1252 is counted on its bytes."""
+    try:
+        encoded = text.encode("cp1252")
+    except UnicodeEncodeError:
+        return upper_ratio_of_words(ws)
+    n = len(encoded)
+    letters = n - len(encoded.translate(None, _CP1252_LETTERS))
+    if not letters:
+        return 0.0, 0
+    return (n - len(encoded.translate(None, _CP1252_UPPERS))) / letters, letters
 
 
 def upper_ratio_of_words(ws: list[str]) -> tuple[float, int]:
@@ -181,6 +252,11 @@ def syllables_en(word: str) -> int:
     return max(1, n)
 
 
+_COUNTED: dict[str, int] = {}
+_LONG: dict[str, int] = {}
+_SYLLABLES: dict[str, dict[str, int]] = {"fr": {}, "en": {}}
+
+
 @dataclass(frozen=True)
 class Readability:
     method: str
@@ -192,18 +268,32 @@ class Readability:
 def readability(text: str, method: str, lang: str, ws: list[str] | None = None,
                 n_sentences: int | None = None) -> Readability | None:
     """Kandel–Moles (French Flesch), Flesch (English) or RIX (long words per sentence)."""
-    ws = [w for w in (words(text) if ws is None else ws) if not w[0].isdigit()]
-    if not ws:
+    if ws is None:
+        ws = words(text)
+    # per word, learnt once per process: counted (not a number), long (7+ characters), syllables
+    counted = _COUNTED
+    new = set(ws).difference(counted)
+    if len(counted) + len(new) > 200_000:  # a safety net: the vocabulary of calls is small
+        for table in (counted, _LONG, *_SYLLABLES.values()):
+            table.clear()
+        new = set(ws)
+    for w in new:
+        number = w[0].isdigit()
+        counted[w] = 0 if number else 1
+        _LONG[w] = 1 if not number and len(w) >= 7 else 0
+        _SYLLABLES["fr"][w] = 0 if number else syllables_fr(w)
+        _SYLLABLES["en"][w] = 0 if number else syllables_en(w)
+    n_words = sum(map(counted.__getitem__, ws))  # the words that are not numbers
+    if not n_words:
         return None
     n_sent = max(1, len(sentences(text)) if n_sentences is None else n_sentences)
-    asl = len(ws) / n_sent
+    asl = n_words / n_sent
     if method == "rix":
-        long_words = sum(len(w) >= 7 for w in ws)
+        long_words = sum(map(_LONG.__getitem__, ws))
         rix = long_words / n_sent
         # RIX 0-1 very easy … 7+ very hard
         return Readability("rix", round(rix, 2), max(0.0, min(1.0, 1 - rix / 7)))
-    count = syllables_fr if lang == "fr" else syllables_en
-    asw = sum(map(count, ws)) / len(ws)
+    asw = sum(map(_SYLLABLES["fr" if lang == "fr" else "en"].__getitem__, ws)) / n_words
     if method == "kandel_moles":
         value = 207 - 1.015 * asl - 73.6 * asw
     else:  # flesch

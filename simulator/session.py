@@ -215,9 +215,11 @@ class CallSession:
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
             earlier = [line.text for line in self.history if line.speaker == "debtor"]
             # Agreeing, the debtor reads the terms back: that is not an echo.
-            failure = check_reply(reply, last_agent_line=None if move.beat == "accept" else agent_text, agent_label=agent_label, earlier_replies=earlier,
-                                  locked_facts=self.engine.locked_facts(), known_text=self._known_text(),
-                                  language=self.language)
+            failure = check_reply(
+                reply, last_agent_line=None if move.beat == "accept" else agent_text, agent_label=agent_label,
+                earlier_replies=earlier, locked_facts=self.engine.locked_facts(), known_text=self._known_text(),
+                language=self.language,
+            )
             if failure is None:
                 trimmed = trim_long(reply)
                 if trimmed:

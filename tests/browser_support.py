@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from simulator.llm.embedded import free_port
@@ -49,3 +50,35 @@ class AppProcess:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+@contextmanager
+def running_app(data_dir: Path, env: dict[str, str] | None = None):
+    """The app in a child process, up and answering; stopped on exit."""
+    proc = AppProcess(data_dir, env=env)
+    try:
+        proc.wait()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def chromium():
+    """Debian's Chromium, headless, through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def chromium_page(width: int = 1280, height: int = 900):
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.set_default_timeout(20_000)
+        yield page

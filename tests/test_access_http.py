@@ -23,7 +23,7 @@ from simulator.ui.login import check_listen_address
 from simulator.errors import ConfigError
 from simulator.users import UserDirectory
 
-from .browser_support import AppProcess
+from .browser_support import running_app
 from .review_support import make_team
 
 PASSWORD = "motdepasse-1"
@@ -37,14 +37,9 @@ def app(tmp_path_factory):
     store = Store(f"sqlite:///{data / 'simulator.db'}", heartbeat_seconds=0)
     calls = make_team(store)
     store.close()
-    proc = AppProcess(data)
-    try:
-        proc.wait()
-        proc.calls = calls
-        proc.data = data
+    with running_app(data) as proc:
+        proc.calls, proc.data = calls, data
         yield proc
-    finally:
-        proc.stop()
 
 
 def client(app, user):

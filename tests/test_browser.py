@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, AppProcess
+from .browser_support import running_app, chromium_page
 
 pytestmark = pytest.mark.browser
 
@@ -17,24 +17,14 @@ REPLIES = ["Oui, c'est bien moi. C'est pour la facture, je suppose ?",
 def app(tmp_path):
     replies = tmp_path / "replies.txt"
     replies.write_text("\n".join(REPLIES), encoding="utf-8")
-    proc = AppProcess(tmp_path / "data", env={"SIMULATOR_SCRIPTED_REPLIES": str(replies)})
-    try:
-        proc.wait()
+    with running_app(tmp_path / "data", env={"SIMULATOR_SCRIPTED_REPLIES": str(replies)}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(20_000)
+    with chromium_page(1280, 900) as page:
         yield page
-        browser.close()
 
 
 def test_a_whole_practice_call(app, page, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from simulator.store import Store
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, AppProcess
+from .browser_support import running_app, chromium
 from .review_support import make_team
 
 pytestmark = pytest.mark.browser
@@ -23,23 +23,15 @@ def app(tmp_path):
     store = Store(f"sqlite:///{data / 'simulator.db'}", heartbeat_seconds=0)
     calls = make_team(store)
     store.close()
-    proc = AppProcess(data)
-    try:
-        proc.wait()
+    with running_app(data) as proc:
         proc.calls, proc.data = calls, data
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def login(browser, app, user):

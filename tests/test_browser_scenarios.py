@@ -6,7 +6,7 @@ import pytest
 
 from simulator.authoring import scaffold
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, AppProcess
+from .browser_support import running_app, chromium_page
 from .conftest import SCENARIOS
 
 pytestmark = pytest.mark.browser
@@ -24,24 +24,14 @@ def library(tmp_path):
 
 @pytest.fixture
 def app(tmp_path, library):
-    proc = AppProcess(tmp_path / "data", env={"SIMULATOR_SCENARIOS_DIR": str(library)})
-    try:
-        proc.wait()
+    with running_app(tmp_path / "data", env={"SIMULATOR_SCENARIOS_DIR": str(library)}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(20_000)
+    with chromium_page(1400, 1000) as page:
         yield page
-        browser.close()
 
 
 def valid_text() -> str:

@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, bounded, char_gate, literal_gate, passes, searcher, substrings_pass
+from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, searcher,
+                   substrings_pass)
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 
@@ -184,11 +185,10 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
         return None
     parts, rest = [], []
     for folded in (fold_pattern(p) for p in patterns):
-        gate = literal_gate(folded)
-        if gate is None:
+        if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
-            parts.append((*_wrap(folded), gate))
+            parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
     parts = [(regex, gate, group) for regex, group, gate in parts]
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)

@@ -51,32 +51,59 @@ def _selectivity(lits: frozenset[str]) -> float:
     return min((2 if x == DIGIT else len(x) - (3 if x in _COMMON else 0)) for x in lits)
 
 
-def _candidates(items, minimum: int = _MIN, digits: bool = True) -> list[frozenset[str]]:
-    """Sets of literals (at least `minimum` characters), each of which every match must hit."""
+def _flat(items) -> list:
+    """The items of a sequence, groups without flags opened up (a group matches its items in a row)."""
+    out = []
+    for op, av in items:
+        if op is _c.SUBPATTERN and not av[1] and not av[2]:
+            out.extend(_flat(av[-1].data))
+        else:
+            out.append((op, av))
+    return out
+
+
+def _single(run: str) -> bool:
+    """A one-character literal worth a gate: a sign (not a word character, not a space), found with `in`."""
+    return len(run) == 1 and _WORD.fullmatch(run) is None and not run.isspace()
+
+
+def _candidates(items, minimum: int = _MIN, digits: bool = True, extended: bool = True) -> list[frozenset[str]]:
+    """Sets of literals (at least `minimum` characters, or one sign), each of which every match must hit.
+    `extended=False, digits=False`: the first version's sets (which decide how patterns are grouped, see
+    `has_literal`)."""
     candidates: list[frozenset[str]] = []
     run = ""
 
     def flush():
         nonlocal run
-        if len(run) >= minimum:
+        if len(run) >= minimum or (extended and _single(run)):
             candidates.append(frozenset([run]))
         run = ""
 
-    for op, av in items:
+    for op, av in (_flat(items) if extended else items):
         if op is _c.LITERAL:
             run += chr(av)
             continue
+        if extended and op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1 and av[2].data and all(
+                sub_op is _c.LITERAL for sub_op, _ in _flat(av[2].data)):
+            # "euh+": the text holds the literals once at least, right after the run: "euh"; what follows
+            # comes right after their last repetition
+            repeated = "".join(chr(v) for _, v in _flat(av[2].data))
+            run += repeated
+            flush()
+            run = repeated
+            continue
         flush()
         if op is _c.SUBPATTERN:
-            candidates.extend(_candidates(av[-1].data, minimum, digits))
+            candidates.extend(_candidates(av[-1].data, minimum, digits, extended))
         elif op is _c.BRANCH:
-            best = [_best(_candidates(branch.data, minimum, digits)) for branch in av[1]]
+            best = [_best(_candidates(branch.data, minimum, digits, extended)) for branch in av[1]]
             if best and all(best):
                 candidates.append(frozenset().union(*best))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
             low, _high, sub = av
             if low >= 1:
-                candidates.extend(_candidates(sub.data, minimum, digits))
+                candidates.extend(_candidates(sub.data, minimum, digits, extended))
         elif op is _c.IN and digits and _digit_class(av):
             candidates.append(frozenset([DIGIT]))
         # anything else (other classes, anchors, look-arounds) promises no literal
@@ -88,14 +115,25 @@ def _best(candidates: list[frozenset[str]]) -> frozenset[str] | None:
     return max(candidates, key=_selectivity) if candidates else None
 
 
-def literal_gate(pattern: str, keep: int = 3) -> Gate | None:
+def literal_gate(pattern: str, keep: int = 3, extended: bool = True) -> Gate | None:
     """Sets of substrings: every match of `pattern` contains one literal of each set (None: no gate)."""
     try:
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001 - an unparsable pattern simply gets no gate
         return None
-    candidates = sorted(set(_candidates(parsed.data)), key=_selectivity, reverse=True)
+    candidates = sorted(set(_candidates(parsed.data, _MIN, extended, extended)), key=_selectivity, reverse=True)
     return tuple(candidates[:keep]) or None
+
+
+def has_literal(pattern: str) -> bool:
+    """Whether the first version of `literal_gate` found a literal in `pattern`. The scorer runs the patterns
+    without one together, as one alternation: which patterns those are must not change (an alternation
+    can match differently from its parts run one by one), however good the gates become."""
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:  # noqa: BLE001
+        return False
+    return bool(_candidates(parsed.data, _MIN, False, False))
 
 
 def char_gate(pattern: str, keep: int = 3) -> Gate | None:
@@ -105,7 +143,7 @@ def char_gate(pattern: str, keep: int = 3) -> Gate | None:
         parsed = _p.parse(pattern)
     except Exception:  # noqa: BLE001
         return None
-    candidates = sorted(set(_candidates(parsed.data, 1, False)), key=_selectivity, reverse=True)
+    candidates = sorted(set(_candidates(parsed.data, 1, False, False)), key=_selectivity, reverse=True)
     return tuple(candidates[:keep]) or None
 
 

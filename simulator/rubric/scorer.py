@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import LiteralIndex, Probe, bounded, char_gate, literal_gate, passes, searcher, substrings_pass
+from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, searcher,
+                   substrings_pass)
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 
@@ -184,11 +185,10 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
         return None
     parts, rest = [], []
     for folded in (fold_pattern(p) for p in patterns):
-        gate = literal_gate(folded)
-        if gate is None:
+        if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
-            parts.append((*_wrap(folded), gate))
+            parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
     parts = [(regex, gate, group) for regex, group, gate in parts]
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
@@ -296,6 +296,9 @@ class Scorer:
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
+        self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
+                             id(st.regex) if st.regex is not None else 0,
+                             st.regex is not None and st.regex.rest is not None) for st in self.stages]
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
         self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
                         "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
@@ -652,7 +655,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
         detector = ind.spec.detector
         if detector:
-            spans = spans + _detect(scorer, detector, text, probe, det)
+            spans = spans + (det[detector] if detector in det else _detect(scorer, detector, text, probe, det))
         if spans:
             found.append((ind, spans))
     # (a hit can only be nested in another indicator's hit of its dimension)
@@ -672,11 +675,11 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 kept.append((ind, spans))
         found = kept
 
-    pos = {d: 0.0 for d in DIMENSIONS}
-    neg = {d: 0.0 for d in DIMENSIONS}
-    pos_hits = {d: 0 for d in DIMENSIONS}
-    covered = {d: 0 for d in DIMENSIONS}
-    bare = {d: 0 for d in DIMENSIONS}
+    pos = dict.fromkeys(DIMENSIONS, 0.0)
+    neg = dict.fromkeys(DIMENSIONS, 0.0)
+    pos_hits = dict.fromkeys(DIMENSIONS, 0)
+    covered = dict.fromkeys(DIMENSIONS, 0)
+    bare = dict.fromkeys(DIMENSIONS, 0)
     fired: set[str] = set()
     phrases: set[str] = set()
     cues = session.cues
@@ -721,7 +724,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # clarity: measured parts
     c = rubric.clarity
     asl = n_words / n_sent
-    questions = _detect(scorer, "question", text, probe, det)
+    questions = det["question"] if "question" in det else _detect(scorer, "question", text, probe, det)
     n_q = len(questions)
     flags.question = n_q > 0
     if n_words >= 4 and asl <= c.short_sentence_words:
@@ -840,15 +843,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # stage
     stages = []
-    for st in scorer.stages:
-        spec = st.spec
-        by_detector = bool(spec.detector and _detect(scorer, spec.detector, text, probe, det))
-        if spec.requires_detector and not by_detector:
+    for stage_id, detector, requires_detector, regex, key, ungated in scorer._stage_plan:
+        by_detector = bool(detector and (det[detector] if detector in det else
+                                         _detect(scorer, detector, text, probe, det)))
+        if requires_detector and not by_detector:
             continue
-        regex = st.regex  # (its gated parts ran in the probe: no match there and no ungated part, no match)
-        by_pattern = bool(regex and (id(regex) in matched or regex.rest is not None) and regex.search(probe))
-        if (by_pattern and by_detector) if spec.requires_detector else (by_pattern or by_detector):
-            stages.append(spec.id)
+        # (its gated parts ran in the probe: no match there and no ungated part, no match)
+        by_pattern = bool(regex and (key in matched or ungated) and regex.search(probe))
+        if (by_pattern and by_detector) if requires_detector else (by_pattern or by_detector):
+            stages.append(stage_id)
     stage = max(stages, key=lambda s: scorer.stage_order[s]) if stages else None
 
     # tips for weak dimensions

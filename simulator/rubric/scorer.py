@@ -124,6 +124,7 @@ class _Re:
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
     rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
     rest_group: int = 0
+    sources: tuple[str, ...] = ()  # the plain patterns of the parts, then of `rest` (tests compare with them)
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
@@ -168,11 +169,15 @@ class _Re:
         return spans[0] if spans else None
 
 
-def _wrap(body: str) -> tuple[re.Pattern, int]:
+def _wrapped(body: str) -> str:
     # No leading (?<!\w): a look-behind at the start stops `re` from jumping to the pattern's literal
-    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead. `searcher` rewrites a
-    # pattern `re` would try at every position (see gate.py): (compiled, group of the span).
-    return searcher(rf"(?:{body})(?!\w)")
+    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead.
+    return rf"(?:{body})(?!\w)"
+
+
+def _wrap(body: str) -> tuple[re.Pattern, int]:
+    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span)
+    return searcher(_wrapped(body))
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:
@@ -183,17 +188,19 @@ def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0)
 def _compile(patterns: tuple[str, ...]) -> _Re | None:
     if not patterns:
         return None
-    parts, rest = [], []
+    parts, rest, kept = [], [], []
     for folded in (fold_pattern(p) for p in patterns):
         if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
+            kept.append(folded)
             parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
     parts = [(regex, gate, group) for regex, group, gate in parts]
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
     rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
-    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group)
+    sources = tuple(_wrapped(p) for p in kept) + ((_wrapped(joined),) if rest else ())
+    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group, sources)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ _INVOICE = re.compile(
     r"|(?i:facture|invoice|dossier|contrat|account)\s+(?:n°\s*|no\.?\s*|num[eé]ro\s+|number\s+|#\s*)\d[\w-]*"
 )
 _INVOICE_HINT = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
+# its alternatives, each searched on its own (a text matches the hint when it matches one of them; each
+# starts with a literal or a class, which `re` scans for quickly, unlike the alternation as a whole)
+_INVOICE_HINT_PARTS = (r"[A-Z][-/]?\d", r"\d[-/]\d", r"[nN]°", r"[nN]um[eé]ro", r"[nN]umber", r"#", r"[nN]o\.")
+assert "|".join(_INVOICE_HINT_PARTS) == _INVOICE_HINT.pattern, "keep _INVOICE_HINT_PARTS the hint's alternatives"
 _QUESTION = re.compile(r"[^.!?…\n]*\?")
 # `_QUESTION` matches a run of non-stop characters ending with "?": the run starts right after the stop
 # character before it. Scanning the stop characters finds the same spans without trying every position.
@@ -58,7 +62,7 @@ _CURRENCY_HINTS = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "
 _CURRENCY_HINT = re.compile("|".join(re.escape(h) for h in _CURRENCY_HINTS))  # one scan for them all
 # the same patterns, searched faster (same matches: see gate.searcher)
 _CURRENCY_SEARCH = searcher(_CURRENCY.pattern)
-_INVOICE_HINT_SEARCH = searcher(_INVOICE_HINT.pattern)
+_INVOICE_HINT_SEARCHES = tuple(searcher(part)[0] for part in _INVOICE_HINT_PARTS)
 _DIGIT_RUN = re.compile(r"\d+")
 
 
@@ -128,7 +132,7 @@ def amounts(folded: str) -> list[Span]:
 
 def invoice_refs(original: str) -> list[Span]:
     # every reference holds a digit: a turn without one has none
-    if _DIGIT.search(original) is None or _INVOICE_HINT_SEARCH[0].search(original) is None:
+    if _DIGIT.search(original) is None or not any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES):
         return []
     return [m.span() for m in _INVOICE.finditer(original)]
 

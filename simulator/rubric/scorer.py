@@ -686,10 +686,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         if ind.sign > 0 and not spec.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
             phrases.update(said)
-            uses = max(used_before.get(p, 0) for p in said)
+            uses = max(used_before.get(p, 0) for p in said) if used_before else 0
             if uses:
                 weight *= gaming.repeat_decay ** uses
-        repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
+        # (fewer hits than `formula_repeats` cannot repeat a formula that often: not counted)
+        repeats = (max(Counter(_core(folded[s:e]) for s, e in spans).values())
+                   if len(spans) >= gaming.formula_repeats else 1)
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
             # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
@@ -766,7 +768,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # a cue the trainee should have reacted to
     worst: dict[str, tuple[float, str]] = {}
-    for missed in rubric.missed_cues:
+    for missed in rubric.missed_cues if session.cues else ():
         if missed.debtor_cue in session.cues and pos[missed.dimension] <= 0.3:
             if missed.penalty > worst.get(missed.dimension, (0.0, ""))[0]:
                 worst[missed.dimension] = (missed.penalty, missed.debtor_cue)
@@ -783,7 +785,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # gaming defences and compliance caps
     ratio, letters = upper_ratio_fast(text, ws)
-    excused = any(c in session.cues for c in gaming.shouting_excused_by)
+    excused = bool(session.cues) and any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
         flags.shouting = True
@@ -828,7 +830,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 cap = getattr(cap_spec, d)
                 if cap is not None:
                     caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
-    flags.hostile = flags.shouting or any(v.category in _HOSTILE_CATEGORIES for v in violations)
+    flags.hostile = flags.shouting or bool(violations) and any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:
         raw[cap.dimension] = min(raw[cap.dimension], cap.cap)

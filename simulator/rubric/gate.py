@@ -125,6 +125,96 @@ def literal_gate(pattern: str, keep: int = 3, extended: bool = True) -> Gate | N
     return tuple(candidates[:keep]) or None
 
 
+# --- phrase gates ---------------------------------------------------------------------------------------
+# A pattern's words and the spaces between them ("je\s+m\s+appelle") give phrases: every match holds
+# "je m appelle" once each run of spaces is read as one space. A turn whose words hold "je", "m" and
+# "appelle" but not that phrase ("je vous appelle") need not run the pattern. The check is a substring
+# test on the turn with its spaces normalised, done only for parts whose literal gate passed.
+def _space_item(op, av) -> bool:
+    """An item that matches one or more whitespace characters and nothing else."""
+    if op is _c.LITERAL:
+        return chr(av).isspace()
+    if op is _c.IN:
+        return bool(av) and all((kind is _c.CATEGORY and value is _c.CATEGORY_SPACE)
+                                or (kind is _c.LITERAL and chr(value).isspace()) for kind, value in av)
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        low, _high, sub = av
+        return low >= 1 and len(sub.data) == 1 and _space_item(*sub.data[0])
+    return False
+
+
+def _phrase_candidates(items) -> list[frozenset[str]] | None:
+    """Sets of phrases (words with single spaces between), each of which every match holds once its
+    whitespace runs are read as single spaces. None: cannot tell (a case-insensitive part)."""
+    candidates: list[frozenset[str]] = []
+    run = ""
+
+    def flush():
+        nonlocal run
+        phrase = run.strip()
+        if " " in phrase:
+            candidates.append(frozenset([phrase]))
+        run = ""
+
+    for op, av in _flat(items):
+        if op is _c.SUBPATTERN and av[1] & _c.SRE_FLAG_IGNORECASE:
+            return None
+        if op is _c.LITERAL and not chr(av).isspace():
+            run += chr(av)
+            continue
+        if _space_item(op, av):
+            if run and not run.endswith(" "):
+                run += " "
+            continue
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1 and av[2].data and all(
+                sub_op is _c.LITERAL and not chr(v).isspace() for sub_op, v in _flat(av[2].data)):
+            repeated = "".join(chr(v) for _, v in _flat(av[2].data))
+            run += repeated
+            flush()
+            run = repeated
+            continue
+        flush()
+        if op is _c.SUBPATTERN:
+            sub = _phrase_candidates(av[-1].data)
+            if sub is None:
+                return None
+            candidates.extend(sub)
+        elif op is _c.BRANCH:
+            best = []
+            for branch in av[1]:
+                sub = _phrase_candidates(branch.data)
+                if sub is None:
+                    return None
+                best.append(max(sub, key=lambda lits: min(map(len, lits))) if sub else None)
+            if best and all(best):
+                candidates.append(frozenset().union(*best))
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+            low, _high, sub = av
+            if low >= 1:
+                inner = _phrase_candidates(sub.data)
+                if inner is None:
+                    return None
+                candidates.extend(inner)
+        # anything else (classes, anchors, look-arounds) promises no phrase
+    flush()
+    return candidates
+
+
+def phrase_gate(pattern: str, keep: int = 2) -> Gate | None:
+    """Sets of phrases: every match of `pattern`, its whitespace runs read as single spaces, holds one
+    phrase of each set (None: no phrase to check)."""
+    try:
+        parsed = _p.parse(pattern)
+    except Exception:  # noqa: BLE001
+        return None
+    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
+        return None
+    candidates = _phrase_candidates(parsed.data)
+    if not candidates:
+        return None
+    return tuple(sorted(set(candidates), key=lambda lits: min(map(len, lits)), reverse=True)[:keep])
+
+
 def has_literal(pattern: str) -> bool:
     """Whether the first version of `literal_gate` found a literal in `pattern`. The scorer runs the patterns
     without one together, as one alternation: which patterns those are must not change (an alternation
@@ -184,14 +274,16 @@ class LiteralIndex:
         opens: dict[str, set[int]] = {}
         # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
         # when it holds no pseudo-literal: a further match needs one of them further on, the span's group)
-        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int]] = []
+        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int,
+                               Gate | None]] = []
         for owner in unique:
-            for regex, gate, group in owner.parts:
+            for regex, gate, group, phrases in owner.parts:
                 for lits in gate:
                     literals.update(lits)
                 if id(owner) in eager:
                     number = len(self.parts)
-                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group))
+                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group,
+                                       phrases))
                     for lit in gate[0]:
                         opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
@@ -243,12 +335,18 @@ class LiteralIndex:
                 opened |= self._other_opens[lit]
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
+        spaced = None  # the text, each run of spaces read as one space: for phrase gates
         for number in opened:
-            owner, regex, rest, again, group = parts[number]
+            owner, regex, rest, again, group, phrases = parts[number]
             for lits in rest:
                 if lits.isdisjoint(hits):
                     break
             else:
+                if phrases is not None:
+                    if spaced is None:
+                        spaced = " ".join(text.split())
+                    if not _phrases_pass(phrases, spaced):
+                        continue
                 m = regex.search(text)
                 if m is not None:
                     spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again), group)
@@ -258,6 +356,16 @@ class LiteralIndex:
                         else:
                             found[owner] = spans
         return Probe(text, hits, found, self)
+
+
+def _phrases_pass(phrases: Gate, spaced: str) -> bool:
+    for lits in phrases:
+        for phrase in lits:
+            if phrase in spaced:
+                break
+        else:
+            return False
+    return True
 
 
 def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,

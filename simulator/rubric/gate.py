@@ -317,18 +317,17 @@ class LiteralIndex:
     def probe(self, text: str) -> "Probe":
         """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
-        hits: set[str] = set()
-        opened: set[int] = set()
-        lits_by_word, opened_by_word = self._lits_by_word, self._opened_by_word
-        for word in set(text.split()):
-            lits = lits_by_word.get(word)
-            if lits is None:
-                lits, parts = self._learn(word)
-            else:
-                parts = opened_by_word[word]
-            if lits:
-                hits |= lits
-                opened |= parts
+        tokens = set(text.split())
+        lits_by_word = self._lits_by_word
+        for word in tokens.difference(lits_by_word):  # words not seen before (rare after a few calls)
+            self._learn(word)
+        if len(lits_by_word) >= 200_000:  # the tables are full: read every word the slow way
+            learnt = [self._learn(word) for word in tokens]
+            hits = set().union(*(lits for lits, _ in learnt))
+            opened = set().union(*(parts for _, parts in learnt))
+        else:  # in C: no Python step per word
+            hits = set().union(*map(lits_by_word.__getitem__, tokens))
+            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)

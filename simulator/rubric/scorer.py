@@ -498,29 +498,9 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
         return []
     if _STEM_IN_WORD and not any(stem in folded for stem in said):
         return []  # no word of the turn can hold one of the stems
-    # the turn's words that echo, each distinct word tested once: most turns echo none
-    echoing = {w for w in _content_words(folded) - _STOP if _stem(w) in said}
-    if not echoing:
-        return []
-    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() in echoing]
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
 
 
-_TOKEN_CONTENT: dict[str, tuple[str, ...]] = {}
-
-
-def _content_words(folded: str) -> set[str]:
-    """set(_CONTENT_WORD.findall(folded)), from the words of each space-separated token (no match spans
-    a space), each token read once per process: the vocabulary of calls is small."""
-    found: set[str] = set()
-    known = _TOKEN_CONTENT
-    for token in set(folded.split()):
-        words = known.get(token)
-        if words is None:
-            words = tuple(_CONTENT_WORD.findall(token))
-            if len(known) < 200_000:
-                known[token] = words
-        found.update(words)
-    return found
 
 
 def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:

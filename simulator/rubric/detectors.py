@@ -14,6 +14,7 @@ import re
 
 from ..debtor import proposals as P
 from .gate import finditer_spans, searcher
+from .text import _in_cp1252
 
 Span = tuple[int, int]
 
@@ -42,6 +43,7 @@ INSTALMENT_PATTERNS: tuple[str, ...] = (
 )
 
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres? sterling|dollars?|usd|gbp)\b")
 _NUMBER_WORD = re.compile(r"[a-z]+")
 _INVOICE = re.compile(
@@ -80,6 +82,14 @@ def _digit_amounts(folded: str, start: int):
             pos = m.end()
 
 
+def _first_digit(text: str) -> re.Match | None:
+    """`_DIGIT.search(text)`: in a text of Windows-1252 characters the only digits are 0-9, which `re`
+    finds faster than the Unicode digit category."""
+    if text.isascii() or _in_cp1252(text):
+        return _ASCII_DIGIT.search(text)
+    return _DIGIT.search(text)
+
+
 def _word_amounts(folded: str) -> list[Span]:
     """"deux mille euros": number words just before a currency word."""
     spans = []
@@ -104,7 +114,7 @@ def _word_amounts(folded: str) -> list[Span]:
 
 def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
-    digit = _DIGIT.search(folded)
+    digit = _first_digit(folded)
     has_digit = digit is not None
     has_currency = (_CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
@@ -132,7 +142,7 @@ def amounts(folded: str) -> list[Span]:
 
 def invoice_refs(original: str) -> list[Span]:
     # every reference holds a digit: a turn without one has none
-    if _DIGIT.search(original) is None or not any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES):
+    if _first_digit(original) is None or not any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES):
         return []
     return [m.span() for m in _INVOICE.finditer(original)]
 

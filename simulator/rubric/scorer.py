@@ -452,6 +452,11 @@ def _core(phrase: str) -> str:
 def _is_bare(folded: str, start: int, end: int) -> bool:
     """A short cue (three words at most) said alone between punctuation ("j'entends, je comprends, je
     note.", "date précise ? montant ?"): an item of a keyword list, not a sentence."""
+    j, n = end, len(folded)  # what follows first: most cues go on with a word, not a bare cue
+    while j < n and folded[j] == " ":
+        j += 1
+    if j < n and folded[j] not in _FRAGMENT_EDGE:
+        return False
     if len(folded[start:end].split()) > 3:
         return False
     i = start - 1
@@ -466,10 +471,7 @@ def _is_bare(folded: str, start: int, end: int) -> bool:
         i = j
         while i >= 0 and folded[i] == " ":
             i -= 1
-    j = end
-    while j < len(folded) and folded[j] == " ":
-        j += 1
-    return (i < 0 or folded[i] in _FRAGMENT_EDGE) and (j >= len(folded) or folded[j] in _FRAGMENT_EDGE)
+    return i < 0 or folded[i] in _FRAGMENT_EDGE
 
 
 _CONTENT_WORD = re.compile(r"[a-z0-9]{4,}|[0-9]+")
@@ -686,8 +688,13 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             pos[d] += weight
             if not spec.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
-                covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
-                bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
+                if len(spans) == 1:
+                    s, e = spans[0]
+                    covered[d] += folded.count(" ", s, e) + 1
+                    bare[d] += _is_bare(folded, s, e)
+                else:
+                    covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
+                    bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
         else:
             neg[d] += weight
         if spec.signal:
@@ -879,6 +886,7 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
 
 _TURN_FIELDS = tuple(TurnScore.model_fields)
 _TURN_FIELD_LIST = list(_TURN_FIELDS)
+_TURN_FIELD_SET = set(_TURN_FIELDS)
 _FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
     not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
     and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
@@ -892,7 +900,7 @@ def _construct_score(**values) -> TurnScore:
     if list(values) != _TURN_FIELD_LIST:  # __dict__ in the fields' order: it is the order of the JSON keys
         values = {name: values[name] for name in _TURN_FIELDS}
     object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", set(_TURN_FIELDS))
+    object.__setattr__(m, "__pydantic_fields_set__", _TURN_FIELD_SET.copy())
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)
     return m

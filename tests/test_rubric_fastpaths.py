@@ -194,3 +194,50 @@ def test_text_measures_and_detectors_equal_their_plain_versions():
         assert D.invoice_refs(text) == invoice
         other = T.fold(rng.choice(TEXTS))
         assert echo_spans(folded, other) == _plain_echo(folded, other)
+
+
+@pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
+def test_gates_pass_on_every_match(rubric_id):
+    """A text made to match a pattern (its spaces widened to runs of whitespace, words around it) passes
+    the pattern's literal, phrase and ungated-alternation gates: a gate only ever skips texts that cannot match."""
+    from simulator.rubric.gate import _phrases_pass, passes, substrings_pass
+
+    rng = random.Random(5)
+    sampler = rubric_golden._Sampler(rng)
+    checked = 0
+    for lang in ("fr", "en"):
+        scorer = Scorer(resolve_rubric(rubric_id), lang)
+        owners = {id(o): o for o in [i.regex for i in scorer.indicators] + [s.regex for s in scorer.stages]
+                  + [x for r in scorer.rules for x in (r.regex, r.trigger, r.unless)] + list(scorer.cues.values())
+                  + list(scorer.builtin.values()) if o is not None}.values()
+        for owner in owners:
+            gated = [(source, part) for source, part in zip(owner.sources, owner.parts)]
+            for source, (regex, gate, group, phrases) in gated:
+                body = source[3:-len(")(?!\\w)")]
+                checks = rubric_golden_phrase_checks(phrases)
+                for _ in range(3):
+                    sample = sampler.sample(body)
+                    if not sample:
+                        continue
+                    widened = re.sub(" ", lambda m: rng.choice([" ", "  ", "\n", " \t "]), sample)
+                    text = rng.choice(["", "ok ", "bon, "]) + widened + rng.choice(["", " merci", "."])
+                    folded = T.fold(text)
+                    if not _plain_spans(owner, folded):
+                        continue
+                    probe = (scorer.probe_debtor if owner in scorer.cues.values() else scorer.probe)(text)
+                    if re.compile(source).search(folded):
+                        assert passes(gate, probe.hits), (source, text)
+                        assert checks is None or _phrases_pass(checks, " ".join(folded.split())), (source, text)
+                        checked += 1
+            if owner.rest is not None:
+                for _ in range(3):
+                    sample = sampler.sample(owner.sources[-1][3:-len(")(?!\\w)")])
+                    if sample and re.compile(owner.sources[-1]).search(T.fold(sample)):
+                        assert substrings_pass(owner.rest_gate, T.fold(sample)), (owner.sources[-1], sample)
+    assert checked > 200
+
+
+def rubric_golden_phrase_checks(phrases):
+    from simulator.rubric.gate import phrase_checks
+
+    return phrase_checks(phrases)

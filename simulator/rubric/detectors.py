@@ -95,6 +95,9 @@ def _word_amounts(folded: str) -> list[Span]:
     spans = []
     for cur_start, cur_end in finditer_spans(_CURRENCY_SEARCH, folded):
         before = folded[max(0, cur_start - 60):cur_start]
+        tail = before.rstrip()
+        if not tail or not "a" <= tail[-1] <= "z":
+            continue  # no word right before the currency ("2 350 €"): the loop below would stop at once
         tokens = list(_NUMBER_WORD.finditer(before))
         best = None
         for k in range(len(tokens) - 1, max(-1, len(tokens) - 7), -1):

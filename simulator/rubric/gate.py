@@ -143,36 +143,97 @@ def _space_item(op, av) -> bool:
     return False
 
 
+_MAX_ALTERNATIVES = 24  # phrases followed at once through alternations ("(ou|voire) (avril|mai)": 4)
+
+
+def _collapse(text: str) -> str:
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
+
+
+def _pure(items) -> tuple[set[str] | None, bool]:
+    """(the texts the sequence's leading literal part can consume — whitespace runs as single spaces —,
+    whether that part is the whole sequence). None: the alternatives are too many (or a case-insensitive
+    group: cannot tell)."""
+    texts = {""}
+    for op, av in _flat(items):
+        if op is _c.LITERAL:
+            add = {" " if chr(av).isspace() else chr(av)}
+        elif _space_item(op, av):
+            add = {" "}
+        elif op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width: consumes nothing
+        elif op is _c.IN and av and all(kind is _c.LITERAL for kind, _ in av) and len(av) <= 8:
+            add = {" " if chr(v).isspace() else chr(v) for _, v in av}
+        elif op is _c.SUBPATTERN and av[1] & _c.SRE_FLAG_IGNORECASE:
+            return None, False
+        elif op is _c.BRANCH:
+            add, complete = set(), True
+            for branch in av[1]:
+                sub, whole = _pure(branch.data)
+                if sub is None:
+                    return None, False
+                add |= sub
+                complete = complete and whole
+            texts = {_collapse(t + a) for t in texts for a in add}
+            if len(texts) > _MAX_ALTERNATIVES:
+                return None, False
+            if not complete:
+                return texts, False
+            continue
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[1] == 1 and av[0] in (0, 1):
+            sub, whole = _pure(av[2].data)  # an optional part: with it or without it
+            if sub is None:
+                return None, False
+            if not whole:
+                return texts, False
+            add = sub | ({""} if av[0] == 0 else set())
+        else:
+            return texts, False
+        texts = {_collapse(t + a) for t in texts for a in add}
+        if len(texts) > _MAX_ALTERNATIVES:
+            return None, False
+    return texts, True
+
+
 def _phrase_candidates(items) -> list[frozenset[str]] | None:
-    """Sets of phrases (words with single spaces between), each of which every match holds once its
+    """Sets of phrases (words with single spaces between), one of each set held by every match once its
     whitespace runs are read as single spaces. None: cannot tell (a case-insensitive part)."""
     candidates: list[frozenset[str]] = []
-    run = ""
+    runs = {""}  # what the match may have consumed since the last item that is not a literal
 
     def flush():
-        nonlocal run
-        phrase = run.strip()
-        if " " in phrase:
-            candidates.append(frozenset([phrase]))
-        run = ""
+        nonlocal runs
+        phrases = {r.strip() for r in runs}
+        if phrases and all(phrases) and any(" " in p for p in phrases) and len(phrases) <= _MAX_ALTERNATIVES:
+            candidates.append(frozenset(phrases))
+        runs = {""}
 
     for op, av in _flat(items):
         if op is _c.SUBPATTERN and av[1] & _c.SRE_FLAG_IGNORECASE:
             return None
-        if op is _c.LITERAL and not chr(av).isspace():
-            run += chr(av)
+        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
+            continue  # zero-width
+        pure, whole = _pure([(op, av)])
+        if pure is not None and pure != {""}:
+            runs = {_collapse(r + p) for r in runs for p in pure}
+            if len(runs) > _MAX_ALTERNATIVES:
+                runs = {""}
+                if not whole:
+                    continue
+                runs = pure  # start again from this item's texts
+            if not whole:
+                flush()
             continue
-        if _space_item(op, av):
-            if run and not run.endswith(" "):
-                run += " "
-            continue
-        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1 and av[2].data and all(
-                sub_op is _c.LITERAL and not chr(v).isspace() for sub_op, v in _flat(av[2].data)):
-            repeated = "".join(chr(v) for _, v in _flat(av[2].data))
-            run += repeated
-            flush()
-            run = repeated
-            continue
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1:
+            repeated, whole = _pure(av[2].data)
+            if repeated is not None and whole and "" not in repeated:
+                # "euh+": once at least, right after the run; what follows comes after the last repetition
+                runs = {_collapse(r + p) for r in runs for p in repeated}
+                flush()
+                runs = set(repeated)
+                continue
         flush()
         if op is _c.SUBPATTERN:
             sub = _phrase_candidates(av[-1].data)
@@ -283,7 +344,7 @@ class LiteralIndex:
                 if id(owner) in eager:
                     number = len(self.parts)
                     self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group,
-                                       phrases))
+                                       phrase_checks(phrases)))
                     for lit in gate[0]:
                         opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
@@ -357,14 +418,27 @@ class LiteralIndex:
         return Probe(text, hits, found, self)
 
 
-def _phrases_pass(phrases: Gate, spaced: str) -> bool:
-    for lits in phrases:
-        for phrase in lits:
-            if phrase in spaced:
-                break
-        else:
+def _phrases_pass(phrases: tuple, spaced: str) -> bool:
+    """Each set of the phrase gate (a tuple of phrases, or for many phrases one compiled alternation) has
+    a phrase in `spaced`."""
+    for check in phrases:
+        if type(check) is tuple:
+            for phrase in check:
+                if phrase in spaced:
+                    break
+            else:
+                return False
+        elif check.search(spaced) is None:
             return False
     return True
+
+
+def phrase_checks(gate: Gate | None) -> tuple | None:
+    """A phrase gate as the probe checks it: small sets as tuples, larger ones as one alternation."""
+    if gate is None:
+        return None
+    return tuple(tuple(sorted(lits)) if len(lits) <= 4 else re.compile("|".join(map(re.escape, sorted(lits))))
+                 for lits in gate)
 
 
 def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,

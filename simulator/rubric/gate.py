@@ -125,157 +125,6 @@ def literal_gate(pattern: str, keep: int = 3, extended: bool = True) -> Gate | N
     return tuple(candidates[:keep]) or None
 
 
-# --- phrase gates ---------------------------------------------------------------------------------------
-# A pattern's words and the spaces between them ("je\s+m\s+appelle") give phrases: every match holds
-# "je m appelle" once each run of spaces is read as one space. A turn whose words hold "je", "m" and
-# "appelle" but not that phrase ("je vous appelle") need not run the pattern. The check is a substring
-# test on the turn with its spaces normalised, done only for parts whose literal gate passed.
-def _space_item(op, av) -> bool:
-    """An item that matches one or more whitespace characters and nothing else."""
-    if op is _c.LITERAL:
-        return chr(av).isspace()
-    if op is _c.IN:
-        return bool(av) and all((kind is _c.CATEGORY and value is _c.CATEGORY_SPACE)
-                                or (kind is _c.LITERAL and chr(value).isspace()) for kind, value in av)
-    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
-        low, _high, sub = av
-        return low >= 1 and len(sub.data) == 1 and _space_item(*sub.data[0])
-    return False
-
-
-_MAX_ALTERNATIVES = 24  # phrases followed at once through alternations ("(ou|voire) (avril|mai)": 4)
-
-
-def _collapse(text: str) -> str:
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
-
-
-def _pure(items) -> tuple[set[str] | None, bool]:
-    """(the texts the sequence's leading literal part can consume — whitespace runs as single spaces —,
-    whether that part is the whole sequence). None: the alternatives are too many (or a case-insensitive
-    group: cannot tell)."""
-    texts = {""}
-    for op, av in _flat(items):
-        if op is _c.LITERAL:
-            add = {" " if chr(av).isspace() else chr(av)}
-        elif _space_item(op, av):
-            add = {" "}
-        elif op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
-            continue  # zero-width: consumes nothing
-        elif op is _c.IN and av and all(kind is _c.LITERAL for kind, _ in av) and len(av) <= 8:
-            add = {" " if chr(v).isspace() else chr(v) for _, v in av}
-        elif op is _c.SUBPATTERN and av[1] & _c.SRE_FLAG_IGNORECASE:
-            return None, False
-        elif op is _c.BRANCH:
-            add, complete = set(), True
-            for branch in av[1]:
-                sub, whole = _pure(branch.data)
-                if sub is None:
-                    return None, False
-                add |= sub
-                complete = complete and whole
-            texts = {_collapse(t + a) for t in texts for a in add}
-            if len(texts) > _MAX_ALTERNATIVES:
-                return None, False
-            if not complete:
-                return texts, False
-            continue
-        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[1] == 1 and av[0] in (0, 1):
-            sub, whole = _pure(av[2].data)  # an optional part: with it or without it
-            if sub is None:
-                return None, False
-            if not whole:
-                return texts, False
-            add = sub | ({""} if av[0] == 0 else set())
-        else:
-            return texts, False
-        texts = {_collapse(t + a) for t in texts for a in add}
-        if len(texts) > _MAX_ALTERNATIVES:
-            return None, False
-    return texts, True
-
-
-def _phrase_candidates(items) -> list[frozenset[str]] | None:
-    """Sets of phrases (words with single spaces between), one of each set held by every match once its
-    whitespace runs are read as single spaces. None: cannot tell (a case-insensitive part)."""
-    candidates: list[frozenset[str]] = []
-    runs = {""}  # what the match may have consumed since the last item that is not a literal
-
-    def flush():
-        nonlocal runs
-        phrases = {r.strip() for r in runs}
-        if phrases and all(phrases) and any(" " in p for p in phrases) and len(phrases) <= _MAX_ALTERNATIVES:
-            candidates.append(frozenset(phrases))
-        runs = {""}
-
-    for op, av in _flat(items):
-        if op is _c.SUBPATTERN and av[1] & _c.SRE_FLAG_IGNORECASE:
-            return None
-        if op in (_c.AT, _c.ASSERT, _c.ASSERT_NOT):
-            continue  # zero-width
-        pure, whole = _pure([(op, av)])
-        if pure is not None and pure != {""}:
-            runs = {_collapse(r + p) for r in runs for p in pure}
-            if len(runs) > _MAX_ALTERNATIVES:
-                runs = {""}
-                if not whole:
-                    continue
-                runs = pure  # start again from this item's texts
-            if not whole:
-                flush()
-            continue
-        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1:
-            repeated, whole = _pure(av[2].data)
-            if repeated is not None and whole and "" not in repeated:
-                # "euh+": once at least, right after the run; what follows comes after the last repetition
-                runs = {_collapse(r + p) for r in runs for p in repeated}
-                flush()
-                runs = set(repeated)
-                continue
-        flush()
-        if op is _c.SUBPATTERN:
-            sub = _phrase_candidates(av[-1].data)
-            if sub is None:
-                return None
-            candidates.extend(sub)
-        elif op is _c.BRANCH:
-            best = []
-            for branch in av[1]:
-                sub = _phrase_candidates(branch.data)
-                if sub is None:
-                    return None
-                best.append(max(sub, key=lambda lits: min(map(len, lits))) if sub else None)
-            if best and all(best):
-                candidates.append(frozenset().union(*best))
-        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
-            low, _high, sub = av
-            if low >= 1:
-                inner = _phrase_candidates(sub.data)
-                if inner is None:
-                    return None
-                candidates.extend(inner)
-        # anything else (classes, anchors, look-arounds) promises no phrase
-    flush()
-    return candidates
-
-
-def phrase_gate(pattern: str, keep: int = 2) -> Gate | None:
-    """Sets of phrases: every match of `pattern`, its whitespace runs read as single spaces, holds one
-    phrase of each set (None: no phrase to check)."""
-    try:
-        parsed = _p.parse(pattern)
-    except Exception:  # noqa: BLE001
-        return None
-    if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
-        return None
-    candidates = _phrase_candidates(parsed.data)
-    if not candidates:
-        return None
-    return tuple(sorted(set(candidates), key=lambda lits: min(map(len, lits)), reverse=True)[:keep])
-
-
 def has_literal(pattern: str) -> bool:
     """Whether the first version of `literal_gate` found a literal in `pattern`. The scorer runs the patterns
     without one together, as one alternation: which patterns those are must not change (an alternation
@@ -335,16 +184,14 @@ class LiteralIndex:
         opens: dict[str, set[int]] = {}
         # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
         # when it holds no pseudo-literal: a further match needs one of them further on, the span's group)
-        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int,
-                               Gate | None]] = []
+        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int]] = []
         for owner in unique:
-            for regex, gate, group, phrases in owner.parts:
+            for regex, gate, group in owner.parts:
                 for lits in gate:
                     literals.update(lits)
                 if id(owner) in eager:
                     number = len(self.parts)
-                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group,
-                                       phrase_checks(phrases)))
+                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group))
                     for lit in gate[0]:
                         opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
@@ -395,50 +242,27 @@ class LiteralIndex:
                 opened |= self._other_opens[lit]
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
-        spaced = None  # the text, each run of spaces read as one space: for phrase gates
         for number in opened:
-            owner, regex, rest, again, group, phrases = parts[number]
+            owner, regex, rest, again, group = parts[number]
             for lits in rest:
                 if lits.isdisjoint(hits):
                     break
             else:
-                if phrases is not None:
-                    if spaced is None:
-                        spaced = " ".join(text.split())
-                    if not _phrases_pass(phrases, spaced):
-                        continue
                 m = regex.search(text)
-                if m is not None:
+                if m is None:
+                    continue
+                s, e = m.span(group)
+                if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
+                        and text.find(next(iter(again)), max(e, s + 1)) == -1):
+                    spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
+                else:
                     spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again), group)
-                    if spans:
-                        if owner in found:
-                            found[owner].extend(spans)
-                        else:
-                            found[owner] = spans
+                if spans:
+                    if owner in found:
+                        found[owner].extend(spans)
+                    else:
+                        found[owner] = spans
         return Probe(text, hits, found, self)
-
-
-def _phrases_pass(phrases: tuple, spaced: str) -> bool:
-    """Each set of the phrase gate (a tuple of phrases, or for many phrases one compiled alternation) has
-    a phrase in `spaced`."""
-    for check in phrases:
-        if type(check) is tuple:
-            for phrase in check:
-                if phrase in spaced:
-                    break
-            else:
-                return False
-        elif check.search(spaced) is None:
-            return False
-    return True
-
-
-def phrase_checks(gate: Gate | None) -> tuple | None:
-    """A phrase gate as the probe checks it: small sets as tuples, larger ones as one alternation."""
-    if gate is None:
-        return None
-    return tuple(tuple(sorted(lits)) if len(lits) <= 4 else re.compile("|".join(map(re.escape, sorted(lits))))
-                 for lits in gate)
 
 
 def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,

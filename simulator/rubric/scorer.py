@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, phrase_gate,
-                   searcher, substrings_pass)
+from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, searcher,
+                   substrings_pass)
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 
@@ -119,8 +119,7 @@ class _Re:
     """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
     gate passes are run; the ungated ones are run as one alternation."""
 
-    # (regex, gate, group of the span, phrase gate: checked by the probe before running the part)
-    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int, tuple[frozenset[str], ...] | None], ...]
+    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int], ...]  # (regex, gate, group of the span)
     rest: re.Pattern | None
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
     rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
@@ -160,7 +159,7 @@ class _Re:
         """The gated parts whose whole gate passes, run on text[start:end]."""
         found = []
         hits = probe.hits
-        for regex, gate, group, _phrases in self.parts:
+        for regex, gate, group in self.parts:
             if passes(gate, hits):
                 found.extend(_bounded(regex, probe.text, start, end, group))
         return found
@@ -196,8 +195,8 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
         else:
             kept.append(folded)
             parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
-    parts = [(regex, gate, group, phrase_gate(folded)) for (regex, group, gate), folded in zip(parts, kept)]
-    whole = None if rest else frozenset().union(*(g[0] for _, g, _, _ in parts))
+    parts = [(regex, gate, group) for regex, group, gate in parts]
+    whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
     rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
     sources = tuple(_wrapped(p) for p in kept) + ((_wrapped(joined),) if rest else ())

@@ -234,3 +234,17 @@ def test_gates_pass_on_every_match(rubric_id):
                         assert substrings_pass(owner.rest_gate, T.fold(sample)), (owner.sources[-1], sample)
     assert checked > 200
 
+
+
+def test_probe_is_the_same_once_its_word_tables_are_full():
+    """The per-word tables stop growing at a bound; words seen after that are read the slow way."""
+    text = "Je comprends, la facture F-7781 de 2 350 € est due vendredi 15/12 ? Merci."
+    expected = Scorer(resolve_rubric("fr-default")).probe(text)
+    scorer = Scorer(resolve_rubric("fr-default"))
+    index = scorer.literals
+    for i in range(200_000):
+        index._opened_by_word[f"filler{i}"] = frozenset()
+        index._lits_by_word[f"filler{i}"] = frozenset()
+    probe = scorer.probe(text)
+    assert (probe.hits, probe.found) == (expected.hits, expected.found)
+    assert "facture" not in index._lits_by_word  # not kept: the bound holds

@@ -205,7 +205,7 @@ class LiteralIndex:
         self._lits_by_word: dict[str, frozenset[str]] = {}
         self._opened_by_word: dict[str, frozenset[int]] = {}
 
-    def _learn(self, word: str) -> None:
+    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
         """The literals inside one whitespace-separated token, and the eager parts they open."""
         lits, top, n = self.word_literals, self.max_len, len(word)
         found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
@@ -215,8 +215,9 @@ class LiteralIndex:
         opens = self._opens
         opened = frozenset().union(*(opens[lit] for lit in found if lit in opens))
         if len(self._lits_by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
-            self._lits_by_word[word] = found
+            # (opened parts first: a word in `_lits_by_word` has its parts, for a probe in another thread)
             self._opened_by_word[word] = opened
+            self._lits_by_word[word] = found
         return found, opened
 
     def hits(self, text: str) -> set[str]:
@@ -229,13 +230,13 @@ class LiteralIndex:
         lits_by_word = self._lits_by_word
         for word in tokens.difference(lits_by_word):  # words not seen before (rare after a few calls)
             self._learn(word)
-        if len(lits_by_word) >= 200_000:  # the tables are full: read every word the slow way
+        try:  # in C: no Python step per word
+            hits = set().union(*map(lits_by_word.__getitem__, tokens))
+            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
+        except KeyError:  # the tables are full and a word was not kept: read every word the slow way
             learnt = [self._learn(word) for word in tokens]
             hits = set().union(*(lits for lits, _ in learnt))
             opened = set().union(*(parts for _, parts in learnt))
-        else:  # in C: no Python step per word
-            hits = set().union(*map(lits_by_word.__getitem__, tokens))
-            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)

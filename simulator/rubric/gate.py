@@ -1,12 +1,26 @@
-"""Cheap pre-checks for the rubric's regular expressions.
+"""Cheap pre-checks for the rubric's regular expressions, and a probe that runs them all at once.
 
 Most indicator and rule patterns cannot match most turns. A pattern like
 "je (vous )?comprends( bien)?" can only match a text that contains the
 substring "comprends"; testing that with `in` costs a few tens of nanoseconds,
 scanning an alternation of twenty phrases costs microseconds. `literal_gate`
-reads the parsed pattern and returns a set of substrings of which every match
-contains at least one (or None when it cannot tell); the scorer runs the
-regex only when the gate passes. The result is the same, only faster.
+reads the parsed pattern and returns sets of substrings, every match containing
+one literal of each set (or None when it cannot tell): runs of literals (through
+groups and repeated literals: "euh+" needs "euh"), single signs ("/"), and the
+pseudo-literal DIGIT for a class of digits. The scorer runs a regex only when
+its gate passes. The result is the same, only faster.
+
+`LiteralIndex.probe` folds nothing itself (it takes the folded turn): it finds
+every gate literal of the turn word by word (each word's literals and the
+patterns they open are learnt once per process), then runs every opened
+pattern of an eager owner (indicators, stages, prohibited rules) whose whole
+gate passes. `searcher` rewrites a pattern `re` would try at every position so
+that it skips to the characters a match can start with. Which patterns run
+together as the ungated alternation is decided by the first version's rule
+(`has_literal`): an alternation can match differently from its parts.
+
+`tests/test_rubric_fastpaths.py` checks all of this against plain scans, and
+`tests/test_rubric_golden.py` the scorer's whole output.
 """
 
 from __future__ import annotations

@@ -101,7 +101,16 @@ def commit() -> str:
         return "?"
 
 
+def load() -> str:
+    """The machine's 1, 5 and 15-minute load averages (what `uptime` shows): other work shares the cores."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def run(rounds: int = 7, repeat: int = 4, cards: int = 41) -> dict:
+    load_before = load()
     cpu = pin_one_core()
     pairs = corpus() * repeat
     scorer = Scorer(resolve_rubric("fr-default"))
@@ -123,6 +132,7 @@ def run(rounds: int = 7, repeat: int = 4, cards: int = 41) -> dict:
         "rubric_us_per_turn": 1e6 / rubric_rate,
         "scorecard_ms": statistics.median(card_ms), "scorecard_p90_ms": card_ms[int(0.9 * (len(card_ms) - 1))],
         "rubric_spread": (min(rubric_rates), max(rubric_rates)),
+        "load": (load_before, load()),
     }
 
 
@@ -133,6 +143,7 @@ def render(r: dict) -> str:
     return f"""{SECTION}
 
 Measured {when} on {machine()}; commit {commit()}; pinned to CPU {r['cpu']} (`os.sched_setaffinity`).
+Load average (1 / 5 / 15 min, as `uptime` shows) {r['load'][0]} before the run, {r['load'][1]} after.
 `make bench` (= `python -m benchmarks`) rewrites this section.
 
 | measure | median | goal | |

@@ -14,6 +14,7 @@ import re
 
 from ..debtor import proposals as P
 from .gate import finditer_spans, searcher
+from .text import _in_cp1252
 
 Span = tuple[int, int]
 
@@ -42,6 +43,7 @@ INSTALMENT_PATTERNS: tuple[str, ...] = (
 )
 
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres? sterling|dollars?|usd|gbp)\b")
 _NUMBER_WORD = re.compile(r"[a-z]+")
 _INVOICE = re.compile(
@@ -49,6 +51,10 @@ _INVOICE = re.compile(
     r"|(?i:facture|invoice|dossier|contrat|account)\s+(?:n°\s*|no\.?\s*|num[eé]ro\s+|number\s+|#\s*)\d[\w-]*"
 )
 _INVOICE_HINT = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
+# its alternatives, each searched on its own (a text matches the hint when it matches one of them; each
+# starts with a literal or a class, which `re` scans for quickly, unlike the alternation as a whole)
+_INVOICE_HINT_PARTS = (r"[A-Z][-/]?\d", r"\d[-/]\d", r"[nN]°", r"[nN]um[eé]ro", r"[nN]umber", r"#", r"[nN]o\.")
+assert "|".join(_INVOICE_HINT_PARTS) == _INVOICE_HINT.pattern, "keep _INVOICE_HINT_PARTS the hint's alternatives"
 _QUESTION = re.compile(r"[^.!?…\n]*\?")
 # `_QUESTION` matches a run of non-stop characters ending with "?": the run starts right after the stop
 # character before it. Scanning the stop characters finds the same spans without trying every position.
@@ -58,7 +64,7 @@ _CURRENCY_HINTS = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "
 _CURRENCY_HINT = re.compile("|".join(re.escape(h) for h in _CURRENCY_HINTS))  # one scan for them all
 # the same patterns, searched faster (same matches: see gate.searcher)
 _CURRENCY_SEARCH = searcher(_CURRENCY.pattern)
-_INVOICE_HINT_SEARCH = searcher(_INVOICE_HINT.pattern)
+_INVOICE_HINT_SEARCHES = tuple(searcher(part)[0] for part in _INVOICE_HINT_PARTS)
 _DIGIT_RUN = re.compile(r"\d+")
 
 
@@ -76,11 +82,22 @@ def _digit_amounts(folded: str, start: int):
             pos = m.end()
 
 
+def _first_digit(text: str) -> re.Match | None:
+    """`_DIGIT.search(text)`: in a text of Windows-1252 characters the only digits are 0-9, which `re`
+    finds faster than the Unicode digit category."""
+    if text.isascii() or _in_cp1252(text):
+        return _ASCII_DIGIT.search(text)
+    return _DIGIT.search(text)
+
+
 def _word_amounts(folded: str) -> list[Span]:
     """"deux mille euros": number words just before a currency word."""
     spans = []
     for cur_start, cur_end in finditer_spans(_CURRENCY_SEARCH, folded):
         before = folded[max(0, cur_start - 60):cur_start]
+        tail = before.rstrip()
+        if not tail or not "a" <= tail[-1] <= "z":
+            continue  # no word right before the currency ("2 350 €"): the loop below would stop at once
         tokens = list(_NUMBER_WORD.finditer(before))
         best = None
         for k in range(len(tokens) - 1, max(-1, len(tokens) - 7), -1):
@@ -100,7 +117,7 @@ def _word_amounts(folded: str) -> list[Span]:
 
 def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
-    digit = _DIGIT.search(folded)
+    digit = _first_digit(folded)
     has_digit = digit is not None
     has_currency = (_CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
@@ -128,7 +145,7 @@ def amounts(folded: str) -> list[Span]:
 
 def invoice_refs(original: str) -> list[Span]:
     # every reference holds a digit: a turn without one has none
-    if _DIGIT.search(original) is None or _INVOICE_HINT_SEARCH[0].search(original) is None:
+    if _first_digit(original) is None or not any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES):
         return []
     return [m.span() for m in _INVOICE.finditer(original)]
 

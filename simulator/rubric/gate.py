@@ -1,12 +1,26 @@
-"""Cheap pre-checks for the rubric's regular expressions.
+"""Cheap pre-checks for the rubric's regular expressions, and a probe that runs them all at once.
 
 Most indicator and rule patterns cannot match most turns. A pattern like
 "je (vous )?comprends( bien)?" can only match a text that contains the
 substring "comprends"; testing that with `in` costs a few tens of nanoseconds,
 scanning an alternation of twenty phrases costs microseconds. `literal_gate`
-reads the parsed pattern and returns a set of substrings of which every match
-contains at least one (or None when it cannot tell); the scorer runs the
-regex only when the gate passes. The result is the same, only faster.
+reads the parsed pattern and returns sets of substrings, every match containing
+one literal of each set (or None when it cannot tell): runs of literals (through
+groups and repeated literals: "euh+" needs "euh"), single signs ("/"), and the
+pseudo-literal DIGIT for a class of digits. The scorer runs a regex only when
+its gate passes. The result is the same, only faster.
+
+`LiteralIndex.probe` folds nothing itself (it takes the folded turn): it finds
+every gate literal of the turn word by word (each word's literals and the
+patterns they open are learnt once per process), then runs every opened
+pattern of an eager owner (indicators, stages, prohibited rules) whose whole
+gate passes. `searcher` rewrites a pattern `re` would try at every position so
+that it skips to the characters a match can start with. Which patterns run
+together as the ungated alternation is decided by the first version's rule
+(`has_literal`): an alternation can match differently from its parts.
+
+`tests/test_rubric_fastpaths.py` checks all of this against plain scans, and
+`tests/test_rubric_golden.py` the scorer's whole output.
 """
 
 from __future__ import annotations
@@ -205,7 +219,7 @@ class LiteralIndex:
         self._lits_by_word: dict[str, frozenset[str]] = {}
         self._opened_by_word: dict[str, frozenset[int]] = {}
 
-    def _learn(self, word: str) -> None:
+    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
         """The literals inside one whitespace-separated token, and the eager parts they open."""
         lits, top, n = self.word_literals, self.max_len, len(word)
         found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
@@ -215,8 +229,9 @@ class LiteralIndex:
         opens = self._opens
         opened = frozenset().union(*(opens[lit] for lit in found if lit in opens))
         if len(self._lits_by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
-            self._lits_by_word[word] = found
+            # (opened parts first: a word in `_lits_by_word` has its parts, for a probe in another thread)
             self._opened_by_word[word] = opened
+            self._lits_by_word[word] = found
         return found, opened
 
     def hits(self, text: str) -> set[str]:
@@ -225,18 +240,17 @@ class LiteralIndex:
     def probe(self, text: str) -> "Probe":
         """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
-        hits: set[str] = set()
-        opened: set[int] = set()
-        lits_by_word, opened_by_word = self._lits_by_word, self._opened_by_word
-        for word in set(text.split()):
-            lits = lits_by_word.get(word)
-            if lits is None:
-                lits, parts = self._learn(word)
-            else:
-                parts = opened_by_word[word]
-            if lits:
-                hits |= lits
-                opened |= parts
+        tokens = set(text.split())
+        lits_by_word = self._lits_by_word
+        for word in tokens.difference(lits_by_word):  # words not seen before (rare after a few calls)
+            self._learn(word)
+        try:  # in C: no Python step per word
+            hits = set().union(*map(lits_by_word.__getitem__, tokens))
+            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
+        except KeyError:  # the tables are full and a word was not kept: read every word the slow way
+            learnt = [self._learn(word) for word in tokens]
+            hits = set().union(*(lits for lits, _ in learnt))
+            opened = set().union(*(parts for _, parts in learnt))
         for lit in self.other_literals:
             if lit in text:
                 hits.add(lit)
@@ -250,13 +264,19 @@ class LiteralIndex:
                     break
             else:
                 m = regex.search(text)
-                if m is not None:
+                if m is None:
+                    continue
+                s, e = m.span(group)
+                if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
+                        and text.find(next(iter(again)), max(e, s + 1)) == -1):
+                    spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
+                else:
                     spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again), group)
-                    if spans:
-                        if owner in found:
-                            found[owner].extend(spans)
-                        else:
-                            found[owner] = spans
+                if spans:
+                    if owner in found:
+                        found[owner].extend(spans)
+                    else:
+                        found[owner] = spans
         return Probe(text, hits, found, self)
 
 

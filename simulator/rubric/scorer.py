@@ -124,6 +124,7 @@ class _Re:
     gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
     rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
     rest_group: int = 0
+    sources: tuple[str, ...] = ()  # the plain patterns of the parts, then of `rest` (tests compare with them)
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
@@ -168,11 +169,15 @@ class _Re:
         return spans[0] if spans else None
 
 
-def _wrap(body: str) -> tuple[re.Pattern, int]:
+def _wrapped(body: str) -> str:
     # No leading (?<!\w): a look-behind at the start stops `re` from jumping to the pattern's literal
-    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead. `searcher` rewrites a
-    # pattern `re` would try at every position (see gate.py): (compiled, group of the span).
-    return searcher(rf"(?:{body})(?!\w)")
+    # prefix (10-20 times slower); `_bounded` checks the left word boundary instead.
+    return rf"(?:{body})(?!\w)"
+
+
+def _wrap(body: str) -> tuple[re.Pattern, int]:
+    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span)
+    return searcher(_wrapped(body))
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:
@@ -183,17 +188,19 @@ def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0)
 def _compile(patterns: tuple[str, ...]) -> _Re | None:
     if not patterns:
         return None
-    parts, rest = [], []
+    parts, rest, kept = [], [], []
     for folded in (fold_pattern(p) for p in patterns):
         if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
+            kept.append(folded)
             parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
     parts = [(regex, gate, group) for regex, group, gate in parts]
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
     rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
-    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group)
+    sources = tuple(_wrapped(p) for p in kept) + ((_wrapped(joined),) if rest else ())
+    return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group, sources)
 
 
 @dataclass(frozen=True)
@@ -456,6 +463,11 @@ def _core(phrase: str) -> str:
 def _is_bare(folded: str, start: int, end: int) -> bool:
     """A short cue (three words at most) said alone between punctuation ("j'entends, je comprends, je
     note.", "date précise ? montant ?"): an item of a keyword list, not a sentence."""
+    j, n = end, len(folded)  # what follows first: most cues go on with a word, not a bare cue
+    while j < n and folded[j] == " ":
+        j += 1
+    if j < n and folded[j] not in _FRAGMENT_EDGE:
+        return False
     if len(folded[start:end].split()) > 3:
         return False
     i = start - 1
@@ -470,10 +482,7 @@ def _is_bare(folded: str, start: int, end: int) -> bool:
         i = j
         while i >= 0 and folded[i] == " ":
             i -= 1
-    j = end
-    while j < len(folded) and folded[j] == " ":
-        j += 1
-    return (i < 0 or folded[i] in _FRAGMENT_EDGE) and (j >= len(folded) or folded[j] in _FRAGMENT_EDGE)
+    return i < 0 or folded[i] in _FRAGMENT_EDGE
 
 
 _CONTENT_WORD = re.compile(r"[a-z0-9]{4,}|[0-9]+")
@@ -502,29 +511,9 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
         return []
     if _STEM_IN_WORD and not any(stem in folded for stem in said):
         return []  # no word of the turn can hold one of the stems
-    # the turn's words that echo, each distinct word tested once: most turns echo none
-    echoing = {w for w in _content_words(folded) - _STOP if _stem(w) in said}
-    if not echoing:
-        return []
-    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() in echoing]
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
 
 
-_TOKEN_CONTENT: dict[str, tuple[str, ...]] = {}
-
-
-def _content_words(folded: str) -> set[str]:
-    """set(_CONTENT_WORD.findall(folded)), from the words of each space-separated token (no match spans
-    a space), each token read once per process: the vocabulary of calls is small."""
-    found: set[str] = set()
-    known = _TOKEN_CONTENT
-    for token in set(folded.split()):
-        words = known.get(token)
-        if words is None:
-            words = tuple(_CONTENT_WORD.findall(token))
-            if len(known) < 200_000:
-                known[token] = words
-        found.update(words)
-    return found
 
 
 def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> list[tuple[int, int]]:
@@ -693,10 +682,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         if ind.sign > 0 and not spec.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
             phrases.update(said)
-            uses = max(used_before.get(p, 0) for p in said)
+            uses = max(used_before.get(p, 0) for p in said) if used_before else 0
             if uses:
                 weight *= gaming.repeat_decay ** uses
-        repeats = max(Counter(_core(folded[s:e]) for s, e in spans).values()) if len(spans) > 1 else 1
+        # (fewer hits than `formula_repeats` cannot repeat a formula that often: not counted)
+        repeats = (max(Counter(_core(folded[s:e]) for s, e in spans).values())
+                   if len(spans) >= gaming.formula_repeats else 1)
         if repeats >= gaming.formula_repeats and not spec.detector:
             flags.formula_repeat = True
             # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
@@ -710,8 +701,13 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             pos[d] += weight
             if not spec.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
-                covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
-                bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
+                if len(spans) == 1:
+                    s, e = spans[0]
+                    covered[d] += folded.count(" ", s, e) + 1
+                    bare[d] += _is_bare(folded, s, e)
+                else:
+                    covered[d] += sum(folded.count(" ", s, e) + 1 for s, e in spans[:3])
+                    bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
         else:
             neg[d] += weight
         if spec.signal:
@@ -773,7 +769,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # a cue the trainee should have reacted to
     worst: dict[str, tuple[float, str]] = {}
-    for missed in rubric.missed_cues:
+    for missed in rubric.missed_cues if session.cues else ():
         if missed.debtor_cue in session.cues and pos[missed.dimension] <= 0.3:
             if missed.penalty > worst.get(missed.dimension, (0.0, ""))[0]:
                 worst[missed.dimension] = (missed.penalty, missed.debtor_cue)
@@ -790,7 +786,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     # gaming defences and compliance caps
     ratio, letters = upper_ratio_fast(text, ws)
-    excused = any(c in session.cues for c in gaming.shouting_excused_by)
+    excused = bool(session.cues) and any(c in session.cues for c in gaming.shouting_excused_by)
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
         flags.shouting = True
@@ -835,7 +831,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 cap = getattr(cap_spec, d)
                 if cap is not None:
                     caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
-    flags.hostile = flags.shouting or any(v.category in _HOSTILE_CATEGORIES for v in violations)
+    flags.hostile = flags.shouting or bool(violations) and any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:
         raw[cap.dimension] = min(raw[cap.dimension], cap.cap)
@@ -903,6 +899,7 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
 
 _TURN_FIELDS = tuple(TurnScore.model_fields)
 _TURN_FIELD_LIST = list(_TURN_FIELDS)
+_TURN_FIELD_SET = set(_TURN_FIELDS)
 _FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
     not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
     and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
@@ -916,7 +913,7 @@ def _construct_score(**values) -> TurnScore:
     if list(values) != _TURN_FIELD_LIST:  # __dict__ in the fields' order: it is the order of the JSON keys
         values = {name: values[name] for name in _TURN_FIELDS}
     object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", set(_TURN_FIELDS))
+    object.__setattr__(m, "__pydantic_fields_set__", _TURN_FIELD_SET.copy())
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)
     return m

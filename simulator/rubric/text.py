@@ -278,11 +278,6 @@ def syllables_en(word: str) -> int:
     return max(1, n)
 
 
-_COUNTED: dict[str, int] = {}
-_LONG: dict[str, int] = {}
-_SYLLABLES: dict[str, dict[str, int]] = {"fr": {}, "en": {}}
-
-
 @dataclass(frozen=True)
 class Readability:
     method: str
@@ -294,32 +289,18 @@ class Readability:
 def readability(text: str, method: str, lang: str, ws: list[str] | None = None,
                 n_sentences: int | None = None) -> Readability | None:
     """Kandel–Moles (French Flesch), Flesch (English) or RIX (long words per sentence)."""
-    if ws is None:
-        ws = words(text)
-    # per word, learnt once per process: counted (not a number), long (7+ characters), syllables
-    counted = _COUNTED
-    new = set(ws).difference(counted)
-    if len(counted) + len(new) > 200_000:  # a safety net: the vocabulary of calls is small
-        for table in (counted, _LONG, *_SYLLABLES.values()):
-            table.clear()
-        new = set(ws)
-    for w in new:
-        number = w[0].isdigit()
-        counted[w] = 0 if number else 1
-        _LONG[w] = 1 if not number and len(w) >= 7 else 0
-        _SYLLABLES["fr"][w] = 0 if number else syllables_fr(w)
-        _SYLLABLES["en"][w] = 0 if number else syllables_en(w)
-    n_words = sum(map(counted.__getitem__, ws))  # the words that are not numbers
-    if not n_words:
+    ws = [w for w in (words(text) if ws is None else ws) if not w[0].isdigit()]
+    if not ws:
         return None
     n_sent = max(1, len(sentences(text)) if n_sentences is None else n_sentences)
-    asl = n_words / n_sent
+    asl = len(ws) / n_sent
     if method == "rix":
-        long_words = sum(map(_LONG.__getitem__, ws))
+        long_words = sum(len(w) >= 7 for w in ws)
         rix = long_words / n_sent
         # RIX 0-1 very easy … 7+ very hard
         return Readability("rix", round(rix, 2), max(0.0, min(1.0, 1 - rix / 7)))
-    asw = sum(map(_SYLLABLES["fr" if lang == "fr" else "en"].__getitem__, ws)) / n_words
+    count = syllables_fr if lang == "fr" else syllables_en
+    asw = sum(map(count, ws)) / len(ws)
     if method == "kandel_moles":
         value = 207 - 1.015 * asl - 73.6 * asw
     else:  # flesch

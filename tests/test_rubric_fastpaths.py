@@ -1,0 +1,250 @@
+"""The scorer's fast paths find exactly what the plain way finds.
+
+The scorer gates patterns on literals, runs them eagerly in the probe, rewrites some for `re` to skip
+through the text, and replaces several text measures with table- or cache-based versions (see gate.py,
+text.py, detectors.py). Each is checked here against a plain reference written the obvious way, on the
+frozen golden corpus plus random texts, for every shipped rubric in both languages — so a pattern added to
+a rubric later is checked too.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from simulator.debtor import proposals as P
+from simulator.rubric import detectors as D
+from simulator.rubric import text as T
+from simulator.rubric.loader import resolve_rubric
+from simulator.rubric.scorer import _CONTENT_WORD, _STOP, Scorer, _stem, echo_spans
+from tests import rubric_golden
+
+
+def _plain_bounded(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The first version's scan: every match starting at a word boundary."""
+    spans, pos = [], start
+    while True:
+        m = regex.search(text, pos, end)
+        if m is None:
+            return spans
+        s = m.start()
+        if s > 0 and (text[s - 1].isalnum() or text[s - 1] == "_"):
+            pos = s + 1
+            continue
+        spans.append(m.span())
+        pos = max(m.end(), s + 1)
+
+
+_PLAIN: dict[int, list[re.Pattern]] = {}
+
+
+def _plain_spans(owner, text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Every pattern of `owner` run on text[start:end], no gate, no rewrite; overlaps merged as the scorer does."""
+    end = len(text) if end is None else end
+    regexes = _PLAIN.get(id(owner))
+    if regexes is None:
+        regexes = _PLAIN[id(owner)] = [re.compile(source) for source in owner.sources]
+    found = []
+    for regex in regexes:
+        found.extend(_plain_bounded(regex, text, start, end))
+    found.sort()
+    kept = found[:1]
+    for s, e in found[1:]:
+        if s >= kept[-1][1]:
+            kept.append((s, e))
+        elif e > kept[-1][1] and s == kept[-1][0]:
+            kept[-1] = (s, e)
+    return kept
+
+
+def _texts() -> list[str]:
+    inputs = rubric_golden.load_inputs()
+    texts = []
+    for group, pairs in inputs["turns"].items():
+        step = {"weird": 1, "en": 2, "long_en": 6, "long_fr": 12}.get(group, 9)
+        for debtor, agent in pairs[::step]:
+            texts.extend([agent, debtor])
+    rng = random.Random(7)
+    alphabet = list("abcdefghijklmnopqrstuvwxyz   ,.?!'’-/0123456789€$£éèàçôœ\n")
+    texts.extend("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(30))
+    return [t for t in dict.fromkeys(texts)]
+
+
+TEXTS = _texts()
+
+
+@pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_probe_finds_what_every_pattern_finds(rubric_id, lang):
+    scorer = Scorer(resolve_rubric(rubric_id), lang)
+    agent_owners = {id(o): o for o in [i.regex for i in scorer.indicators] + [s.regex for s in scorer.stages]
+                    + [x for r in scorer.rules for x in (r.regex, r.trigger, r.unless)]
+                    + list(scorer.builtin.values()) if o is not None}.values()
+    cue_owners = [o for o in scorer.cues.values() if o is not None]
+    rng = random.Random(3)
+    checked = 0
+    for text in TEXTS:
+        folded = T.fold(text)
+        probe = scorer.probe(text)
+        for owner in agent_owners:
+            assert owner.spans(probe) == _plain_spans(owner, folded), (owner.sources, text)
+            checked += 1
+            if folded and rng.random() < 0.1:  # a window, as `unless` runs in a sentence
+                a = rng.randrange(len(folded))
+                b = rng.randrange(a, len(folded) + 1)
+                assert owner.spans(probe, a, b) == _plain_spans(owner, folded, a, b), (owner.sources, text, a, b)
+        debtor_probe = scorer.probe_debtor(text)
+        for owner in cue_owners:
+            assert owner.spans(debtor_probe) == _plain_spans(owner, folded), (owner.sources, text)
+        assert scorer.debtor_cues(text) == [name for name, o in scorer.cues.items()
+                                            if o is not None and _plain_spans(o, folded)]
+    assert checked > 1000
+
+
+def _plain_amounts(folded: str) -> list[tuple[int, int]]:
+    """detectors.amounts as first written."""
+    has_digit = D._DIGIT.search(folded) is not None
+    has_currency = D._CURRENCY.search(folded) is not None
+    if not has_digit and not has_currency:
+        return []
+    spans = []
+    if has_digit:
+        if has_currency:
+            spans.extend(m.span() for m in P._PREFIX_AMOUNT.finditer(folded))
+        for m in P._DIGIT_AMOUNT.finditer(folded):
+            _whole, _cents, kilo, currency = m.groups()
+            if not (kilo or currency) or any(s <= m.start() < e for s, e in spans):
+                continue
+            spans.append(m.span())
+    if has_currency:
+        word_spans = []
+        for cur in D._CURRENCY.finditer(folded):
+            before = folded[max(0, cur.start() - 60):cur.start()]
+            tokens = list(D._NUMBER_WORD.finditer(before))
+            best = None
+            for k in range(len(tokens) - 1, max(-1, len(tokens) - 7), -1):
+                gap = before[tokens[k].end():].strip()
+                if gap and k == len(tokens) - 1:
+                    break
+                words = [t.group() for t in tokens[k:]]
+                value = P.words_to_number(words)
+                if value and (value >= 2 or len(words) > 1):
+                    best = tokens[k].start()
+                else:
+                    break
+            if best is not None:
+                word_spans.append((cur.start() - len(before) + best, cur.end()))
+        spans.extend(s for s in word_spans if not any(a <= s[0] < b for a, b in spans))
+    trimmed = []
+    for start, end in sorted(spans):
+        while end > start and folded[end - 1].isspace():
+            end -= 1
+        trimmed.append((start, end))
+    return trimmed
+
+
+def _plain_questions(original: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in D._QUESTION.finditer(original):
+        start = m.start()
+        while start < m.end() and original[start].isspace():
+            start += 1
+        spans.append((start, m.end()))
+    return spans
+
+
+def _plain_echo(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
+    said = {_stem(w) for w in _CONTENT_WORD.findall(debtor_folded) if w not in _STOP}
+    if not said:
+        return []
+    return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
+
+
+def test_text_measures_and_detectors_equal_their_plain_versions():
+    rng = random.Random(11)
+    for text in TEXTS:
+        folded = T.fold(text)
+        assert folded == "".join(T._fold_char(c) for c in text)
+        ws = T.words(text)
+        assert ws == T._WORD.findall(text)
+        assert T.sentence_count(text) == len(T.sentences(text))
+        assert T.upper_ratio_fast(text, ws) == T.upper_ratio(text)
+        for method, lang in (("kandel_moles", "fr"), ("flesch", "en"), ("rix", "fr")):
+            n = rng.randint(0, 3)
+            plain = [w for w in ws if not w[0].isdigit()]
+            got = T.readability(text, method, lang, ws, n)
+            if not plain:
+                assert got is None
+                continue
+            n_sent = max(1, n)
+            if method == "rix":
+                rix = sum(len(w) >= 7 for w in plain) / n_sent
+                assert got == T.Readability("rix", round(rix, 2), max(0.0, min(1.0, 1 - rix / 7)))
+            else:
+                count = T.syllables_fr if lang == "fr" else T.syllables_en
+                asl, asw = len(plain) / n_sent, sum(map(count, plain)) / len(plain)
+                value = (207 - 1.015 * asl - 73.6 * asw) if method == "kandel_moles" else (
+                    206.835 - 1.015 * asl - 84.6 * asw)
+                assert got == T.Readability(method, round(value, 1), max(0.0, min(1.0, value / 100)))
+        assert D.amounts(folded) == _plain_amounts(folded), text
+        assert D.questions(text) == (_plain_questions(text) if "?" in text else [])
+        invoice = [] if D._INVOICE_HINT.search(text) is None else [m.span() for m in D._INVOICE.finditer(text)]
+        assert D.invoice_refs(text) == invoice
+        other = T.fold(rng.choice(TEXTS))
+        assert echo_spans(folded, other) == _plain_echo(folded, other)
+
+
+@pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
+def test_gates_pass_on_every_match(rubric_id):
+    """A text made to match a pattern (its spaces widened to runs of whitespace, words around it) passes
+    the pattern's literal gate and the ungated alternation's: a gate only ever skips texts that cannot match."""
+    from simulator.rubric.gate import passes, substrings_pass
+
+    rng = random.Random(5)
+    sampler = rubric_golden._Sampler(rng)
+    checked = 0
+    for lang in ("fr", "en"):
+        scorer = Scorer(resolve_rubric(rubric_id), lang)
+        owners = {id(o): o for o in [i.regex for i in scorer.indicators] + [s.regex for s in scorer.stages]
+                  + [x for r in scorer.rules for x in (r.regex, r.trigger, r.unless)] + list(scorer.cues.values())
+                  + list(scorer.builtin.values()) if o is not None}.values()
+        for owner in owners:
+            gated = [(source, part) for source, part in zip(owner.sources, owner.parts)]
+            for source, (regex, gate, group) in gated:
+                body = source[3:-len(")(?!\\w)")]
+                for _ in range(3):
+                    sample = sampler.sample(body)
+                    if not sample:
+                        continue
+                    widened = re.sub(" ", lambda m: rng.choice([" ", "  ", "\n", " \t "]), sample)
+                    text = rng.choice(["", "ok ", "bon, "]) + widened + rng.choice(["", " merci", "."])
+                    folded = T.fold(text)
+                    if not _plain_spans(owner, folded):
+                        continue
+                    probe = (scorer.probe_debtor if owner in scorer.cues.values() else scorer.probe)(text)
+                    if re.compile(source).search(folded):
+                        assert passes(gate, probe.hits), (source, text)
+                        checked += 1
+            if owner.rest is not None:
+                for _ in range(3):
+                    sample = sampler.sample(owner.sources[-1][3:-len(")(?!\\w)")])
+                    if sample and re.compile(owner.sources[-1]).search(T.fold(sample)):
+                        assert substrings_pass(owner.rest_gate, T.fold(sample)), (owner.sources[-1], sample)
+    assert checked > 200
+
+
+
+def test_probe_is_the_same_once_its_word_tables_are_full():
+    """The per-word tables stop growing at a bound; words seen after that are read the slow way."""
+    text = "Je comprends, la facture F-7781 de 2 350 € est due vendredi 15/12 ? Merci."
+    expected = Scorer(resolve_rubric("fr-default")).probe(text)
+    scorer = Scorer(resolve_rubric("fr-default"))
+    index = scorer.literals
+    for i in range(200_000):
+        index._opened_by_word[f"filler{i}"] = frozenset()
+        index._lits_by_word[f"filler{i}"] = frozenset()
+    probe = scorer.probe(text)
+    assert (probe.hits, probe.found) == (expected.hits, expected.found)
+    assert "facture" not in index._lits_by_word  # not kept: the bound holds

@@ -164,10 +164,8 @@ def calibrate(
 def rubric_schema(
     out: Annotated[Path, typer.Option("--out", help="Folder for the JSON Schemas")] = Path("schemas"),
 ) -> None:
-    """Write the JSON Schemas of rubric files and compliance packs (for editors' autocompletion)."""
-    from .rubric.models import pack_json_schema, rubric_json_schema
+    """Write the JSON Schemas of rubric files and compliance packs (`schema` writes every kind)."""
+    from .schemas import write_schemas
 
-    out.mkdir(parents=True, exist_ok=True)
-    for name, schema in (("rubric.schema.json", rubric_json_schema()), ("compliance-pack.schema.json", pack_json_schema())):
-        (out / name).write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {out / name}")
+    for path in write_schemas(out, ["rubric", "compliance-pack"]):
+        typer.echo(f"wrote {path}")

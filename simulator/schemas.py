@@ -1,6 +1,7 @@
 """JSON Schemas of the files trainers write, generated from the pydantic models.
 
-Each scenario file starts with `# yaml-language-server: $schema=../schemas/scenario.schema.json`,
+Each scenario file starts with `# yaml-language-server: $schema=../schemas/scenario.schema.json`
+(rubric files and compliance packs point at theirs),
 so editors with the YAML language server (VS Code's YAML extension, Neovim,
 JetBrains…) autocomplete keys, show each field's description and flag errors
 while the trainer types. `python -m simulator schema` rewrites the files;
@@ -22,7 +23,8 @@ SCHEMA_DIR = PROJECT_ROOT / "schemas"
 # name -> "module:Model". Adding a file kind is one line here.
 REGISTRY: dict[str, str] = {
     "scenario": "simulator.scenario:Scenario",
-    # "rubric": "simulator.rubric.models:Rubric",   # once the rubric package exists
+    "rubric": "simulator.rubric.models:Rubric",
+    "compliance-pack": "simulator.rubric.models:Pack",
 }
 
 

@@ -35,8 +35,6 @@ RETRY_DIRECTION = {
 }
 # After a repeated or echoed line, the retry asks for something new and samples more freely:
 # at a lower temperature the small model says the same line again.
-OPENER_ON_FIRST_ATTEMPT = True
-
 RETRY_NEW_DIRECTION = {
     "fr": "dit quelque chose de nouveau, sans reprendre ses phrases ni celles du chargé de relance",
     "en": "says something new, without reusing their own or the collector's sentences",
@@ -182,6 +180,7 @@ class CallSession:
         agent_label = self.prompt.labels["agent"]
         direction_now = self.engine.direction(move)
         retry_kind: str | None = None
+        earlier = [line.text for line in self.history if line.speaker == "debtor"]
         for attempt in range(2):
             temperature = 0.7
             direction = direction_now
@@ -190,8 +189,7 @@ class CallSession:
                 extra = (RETRY_NEW_DIRECTION if repeated else RETRY_DIRECTION)[self.language]
                 direction, temperature = f"{direction_now} ; {extra}", (0.95 if repeated else 0.4)
             opener = None
-            if self.prompt.fmt == "transcript" and (attempt or OPENER_ON_FIRST_ATTEMPT):
-                earlier = [line.text for line in self.history if line.speaker == "debtor"]
+            if self.prompt.fmt == "transcript":  # a chat endpoint cannot be given the start of its reply
                 opener = pick_opener(self.language, move.beat, earlier, len(self.history) + attempt)
             request = self.prompt.build(self.history, direction=direction, temperature=temperature, opener=opener)
             raw = opener or ""
@@ -213,7 +211,6 @@ class CallSession:
                 yield ReplyUpdate("", done=True, error=str(exc), guard_events=events)
                 return
             reply = clean_reply(raw, debtor_name=self.scenario.persona.name, agent_label=agent_label)
-            earlier = [line.text for line in self.history if line.speaker == "debtor"]
             # Agreeing, the debtor reads the terms back: that is not an echo.
             failure = check_reply(
                 reply, last_agent_line=None if move.beat == "accept" else agent_text, agent_label=agent_label,

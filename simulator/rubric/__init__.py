@@ -1,11 +1,11 @@
 """The rubric engine: rubric files, the lexical scorer, the LLM judge, scorecards and calibration."""
 
 from .loader import DEFAULT_BY_LANGUAGE, RUBRICS_DIR, RubricFile, load_rubric, resolve_rubric, rubric_from_json
-from .models import CATEGORIES, DIMENSIONS, STAGES, Pack, Rubric, rubric_json_schema
+from .models import CATEGORIES, DIMENSIONS, STAGES, Pack, Rubric
 from .scorer import Evidence, Scorer, ScoringSession, TurnScore, Violation
 
 __all__ = [
     "CATEGORIES", "DEFAULT_BY_LANGUAGE", "DIMENSIONS", "Evidence", "Pack", "RUBRICS_DIR", "Rubric", "RubricFile",
     "STAGES", "Scorer", "ScoringSession", "TurnScore", "Violation", "load_rubric", "resolve_rubric",
-    "rubric_from_json", "rubric_json_schema",
+    "rubric_from_json",
 ]

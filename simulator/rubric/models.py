@@ -450,16 +450,3 @@ class Rubric(StrictModel):
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
 
-
-def rubric_json_schema() -> dict:
-    schema = Rubric.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "rubric.schema.json"
-    return schema
-
-
-def pack_json_schema() -> dict:
-    schema = Pack.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "compliance-pack.schema.json"
-    return schema

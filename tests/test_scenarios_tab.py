@@ -176,21 +176,45 @@ def test_the_tab_is_hidden_from_those_not_allowed(sim):
 
     with gr.Blocks() as demo:
         with gr.Tab("Entraînement"):
-            picker = build_practice_tab(sim)
+            practice = build_practice_tab(sim)
         with gr.Tab("Scénarios") as tab:
-            handle = build_scenarios_tab(sim, allowed=trainers_only, practice_picker=picker)
-        handle.attach(demo, tab, picker)
+            handle = build_scenarios_tab(sim, allowed=trainers_only, practice=practice)
+        handle.attach(demo, tab, practice)
     on_load = _fn(demo, "on_load")
 
     class Request:
         username = "stagiaire"
 
-    visibility, library, opener, choices = on_load(Request())
+    visibility, library, opener, choices, box, problems = on_load(Request())
     assert visibility["visible"] is False
     Request.username = "formatrice"
-    visibility, library, opener, choices = on_load(Request())
+    visibility, library, opener, choices, box, problems = on_load(Request())
     assert visibility["visible"] is True and "casse.yaml" in library
     assert ("Récalcitrant : elle épargne pour sa maison", "recalcitrant") in choices["choices"]
+    assert box["visible"] is True and "(1)" in box["label"] and "**casse.yaml**" in problems["value"]
+
+
+def test_reloading_the_folder_refreshes_the_practice_tabs_invalid_files(sim):
+    """A file fixed (or broken) on disk shows up in the practice tab after a reload, without a restart."""
+    from simulator.ui.practice import build_practice_tab
+
+    with gr.Blocks() as demo:
+        with gr.Tab("Entraînement"):
+            practice = build_practice_tab(sim)
+        with gr.Tab("Scénarios") as tab:
+            handle = build_scenarios_tab(sim, practice=practice)
+        handle.attach(demo, tab, practice)
+    on_reload = _fn(demo, "on_reload")
+    folder = sim.settings.scenarios_dir
+    (folder / "casse.yaml").unlink()
+    library, opener, choices, box, problems = on_reload()
+    assert box["visible"] is False and "0" in box["label"] and problems["value"] == ""
+    (folder / "aussi-casse.yaml").write_text("id: [oops\n", encoding="utf-8")
+    (folder / "vide.yaml").write_text("", encoding="utf-8")
+    library, opener, choices, box, problems = on_reload()
+    assert box["visible"] is True and "(2)" in box["label"]
+    assert "**aussi-casse.yaml**" in problems["value"] and "**vide.yaml**" in problems["value"]
+    assert "recalcitrant" in [value for _, value in choices["choices"]]
 
 
 def test_importing_a_card_in_the_tab_fills_the_editor(sim):

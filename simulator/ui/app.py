@@ -35,15 +35,15 @@ def build_app(sim: Simulator) -> gr.Blocks:
         who = gr.Markdown("", elem_id="who-is-here")
         with gr.Tabs():
             with gr.Tab(t(lang, "tab_practice"), id="practice"):
-                picker = build_practice_tab(sim)
+                practice = build_practice_tab(sim)
             with gr.Tab(t(lang, "tab_review"), id="review"):
                 build_review_tab(sim, demo)
             with gr.Tab(t(lang, "tab_progress"), id="progress"):
                 build_progress_tab(sim, demo)
             # trainers and admins only (everyone in single-user mode); each handler checks it again
             with gr.Tab(t(lang, "tab_scenarios"), id="scenarios", elem_id="tab-scenarios") as scenarios_tab:
-                scenarios = build_scenarios_tab(sim, allowed=can_manage_scenarios(sim.access), practice_picker=picker)
-        scenarios.attach(demo, scenarios_tab, picker)
+                scenarios = build_scenarios_tab(sim, allowed=can_manage_scenarios(sim.access), practice=practice)
+        scenarios.attach(demo, scenarios_tab, practice)
 
         def header(request: gr.Request) -> str:
             return who_is_here(sim.access, request, lang)

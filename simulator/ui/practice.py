@@ -6,6 +6,7 @@ The callbacks only translate between Gradio values and `Simulator` calls.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -72,8 +73,30 @@ def scenario_choices(sim: Simulator) -> list[tuple[str, str]]:
     return [(f"{sf.scenario.title}", sid) for sid, sf in sim.scenarios.scenarios.items()]
 
 
-def build_practice_tab(sim: Simulator) -> gr.Dropdown:
-    """Build the tab; returns the scenario picker so other tabs can refresh its choices."""
+@dataclass
+class PracticeTab:
+    """What other tabs refresh after a scenario file is saved or the folder reloaded."""
+
+    picker: gr.Dropdown
+    invalid_box: gr.Accordion
+    invalid_text: gr.Markdown
+
+    @property
+    def components(self) -> list:
+        return [self.picker, self.invalid_box, self.invalid_text]
+
+    @staticmethod
+    def updates(sim: Simulator) -> tuple:
+        """The picker's choices and the invalid-files box, as the folder is now."""
+        lang = sim.settings.language
+        broken = sim.scenarios.broken
+        return (gr.update(choices=scenario_choices(sim)),
+                gr.update(visible=bool(broken), label=t(lang, "invalid_files", count=len(broken))),
+                gr.update(value=invalid_files_markdown(broken)))
+
+
+def build_practice_tab(sim: Simulator) -> PracticeTab:
+    """Build the tab; returns the picker and the invalid-files box so other tabs can refresh them."""
     lang = sim.settings.language
     choices = scenario_choices(sim)
     first = choices[0][1] if choices else None
@@ -90,9 +113,10 @@ def build_practice_tab(sim: Simulator) -> gr.Dropdown:
             end = gr.Button(t(lang, "end"), variant="stop", elem_id="end-call", interactive=False)
             if not choices:
                 gr.Markdown(t(lang, "no_scenario"))
-            if sim.scenarios.broken:
-                with gr.Accordion(t(lang, "invalid_files", count=len(sim.scenarios.broken)), open=False):
-                    gr.Markdown(invalid_files_markdown(sim.scenarios.broken), elem_id="invalid-scenarios")
+            # always built (hidden when every file is valid) so a reload or a save can show or hide it
+            with gr.Accordion(t(lang, "invalid_files", count=len(sim.scenarios.broken)), open=False,
+                              visible=bool(sim.scenarios.broken), elem_id="invalid-scenarios-box") as invalid_box:
+                invalid_text = gr.Markdown(invalid_files_markdown(sim.scenarios.broken), elem_id="invalid-scenarios")
             gr.Markdown(f"{t(lang, 'backend')} : `{sim.model.name}`" if lang == "fr" else f"{t(lang, 'backend')}: `{sim.model.name}`")
         with gr.Column(scale=2):
             status = gr.Markdown(t(lang, "status_idle"), elem_id="call-status")
@@ -196,4 +220,4 @@ def build_practice_tab(sim: Simulator) -> gr.Dropdown:
     message.submit(**send_event)
     end.click(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])
     chat.clear(on_end, call_id, [call_id, status, message, send, end, gauges, scorecard])  # clearing the call hangs up
-    return scenario
+    return PracticeTab(picker=scenario, invalid_box=invalid_box, invalid_text=invalid_text)

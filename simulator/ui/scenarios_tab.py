@@ -33,6 +33,7 @@ from ..runtime import Simulator
 from ..scenario import ScenarioFile, parse_scenario_text
 from ..selftest import DryRun, PathResult, dry_run_all, run_path
 from .i18n import t
+from .practice import PracticeTab
 
 Permission = Callable[[gr.Request | None], bool]
 
@@ -232,33 +233,30 @@ class ScenariosTab:
     allowed: Permission
     refresh: Callable
 
-    def attach(self, demo: gr.Blocks, tab: gr.Tab, practice_picker: gr.Dropdown | None = None) -> None:
-        """On every page load: fresh library and practice list, and the tab shown only to those allowed."""
-        outputs = [tab, self.library, self.opener] + ([practice_picker] if practice_picker is not None else [])
+    def attach(self, demo: gr.Blocks, tab: gr.Tab, practice: PracticeTab | None = None) -> None:
+        """On every page load: fresh library, practice list and invalid-files box; the tab shown only to those allowed."""
+        outputs = [tab, self.library, self.opener] + (practice.components if practice is not None else [])
 
         def on_load(request: gr.Request):
-            updates = self.refresh(practice_picker is not None)
+            updates = self.refresh(practice is not None)
             return (gr.update(visible=self.allowed(request)), *updates)
 
         demo.load(on_load, None, outputs)
 
 
 def build_scenarios_tab(sim: Simulator, *, allowed: Permission = everyone,
-                        practice_picker: gr.Dropdown | None = None) -> ScenariosTab:
-    from .practice import scenario_choices
-
+                        practice: PracticeTab | None = None) -> ScenariosTab:
     lang = sim.settings.language
 
     def guard(request: gr.Request | None) -> None:
         if not allowed(request):
             raise gr.Error(t(lang, "sc_not_allowed"))
 
-    def refresh(with_practice: bool = practice_picker is not None) -> tuple:
+    def refresh(with_practice: bool = practice is not None) -> tuple:
         rows = library_rows(sim)
         updates = (library_html(rows, lang), gr.update(choices=[r.file for r in rows], value=None))
         if with_practice:
-            choices = scenario_choices(sim)
-            updates += (gr.update(choices=choices),)
+            updates += PracticeTab.updates(sim)
         return updates
 
     gr.Markdown(t(lang, "sc_intro"))
@@ -375,7 +373,7 @@ def build_scenarios_tab(sim: Simulator, *, allowed: Permission = everyone,
         yield (f"{summary}\n\n{results_markdown(results, lang)}",
                transcript_markdown(results[0], sf.scenario.persona.name, lang))
 
-    refresh_outputs = [library, opener] + ([practice_picker] if practice_picker is not None else [])
+    refresh_outputs = [library, opener] + (practice.components if practice is not None else [])
     def on_reload():
         sim.reload_scenarios()
         return refresh()

@@ -205,8 +205,10 @@ async def _selftest(settings: Settings, scenario_ids: list[str] | None, runs: in
         if transcripts:
             for r in results:
                 typer.echo(f"\n--- {r.scenario_id} / {r.path} (first run)")
+                english = sim.scenarios.scenarios[r.scenario_id].scenario.language == "en"
+                agent, debtor, sep = ("Agent", "Debtor", ": ") if english else ("Agent", "Débiteur", " : ")
                 for speaker, text in r.sample:
-                    typer.echo(f"{'Agent' if speaker == 'agent' else 'Débiteur'} : {text}")
+                    typer.echo(f"{agent if speaker == 'agent' else debtor}{sep}{text}")
         return all(r.passed for r in results)
     finally:
         await sim.aclose()

@@ -49,3 +49,16 @@ def test_play_unknown_scenario_is_a_clear_error(tmp_path):
     result = run("play", "nope", "--backend", "scripted", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 1
     assert "unknown scenario 'nope'" in result.stderr and "recalcitrant" in result.stderr
+
+
+def test_selftest_transcripts_speak_the_scenarios_language(tmp_path):
+    """An English scenario on the scripted backend: English canned lines (no language fallbacks), English labels."""
+    result = run("selftest", "uk-cash-flow-b2b", "recalcitrant", "--backend", "scripted",
+                 "--data-dir", str(tmp_path / "data"), "--transcripts")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table, _, transcripts = result.stdout.partition("\n--- ")
+    assert "language:" not in table  # no English call answered in French by the test double
+    uk, _, fr = transcripts.partition("--- recalcitrant")
+    assert "\nDebtor: Priya Shah speaking." in uk and "Débiteur" not in uk
+    assert "Debtor: Yes, hello… Look, I know about the invoice" in uk
+    assert "\nDébiteur : " in fr and "\nAgent : " in fr and "Debtor:" not in fr

@@ -225,3 +225,17 @@ async def test_agreement_is_read_back_and_hang_up_says_goodbye(make_sim, path, a
     assert final.ended and final.text.startswith("Bon, d'accord, merci beaucoup.") and added in final.text
     assert [(e.kind, e.action) for e in final.guard_events] == [("incomplete", "complete")]
     assert sim.store.turns(call.id)[-1].text == final.text
+
+
+async def test_the_default_scripted_model_answers_in_the_requests_language():
+    from simulator.llm.base import GenerationRequest
+    from simulator.llm.scripted import DEFAULT_REPLIES_EN, DEFAULT_REPLIES_FR
+
+    model = ScriptedModel()
+    english = GenerationRequest(prompt="The call:\nCollector: Hello, is that Ms Shah? I'm calling about the invoice.\nMs Shah:")
+    french = GenerationRequest(prompt="Appel :\nChargé de relance : Bonjour, c'est bien Madame Roux ? Je vous appelle pour la facture.\nMme Roux :")
+    assert await model.complete(english) == DEFAULT_REPLIES_EN[0]
+    assert await model.complete(french) == DEFAULT_REPLIES_FR[0]
+    assert await model.complete(english) == DEFAULT_REPLIES_EN[1]
+    given = ScriptedModel(["Oui ?"])  # replies given: played as they are, whatever the language
+    assert await given.complete(english) == "Oui ?"

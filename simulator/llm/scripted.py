@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
@@ -21,7 +22,24 @@ DEFAULT_REPLIES_FR = [
     "Bon… je vais voir ce que je peux faire, rappelez-moi la date.",
 ]
 
+DEFAULT_REPLIES_EN = [
+    "Yes, hello… Look, I know about the invoice, things are a bit complicated right now.",
+    "I do understand, but I can't settle it all in one go.",
+    "Okay. What exactly are you proposing?",
+    "Right… I'll see what I can do, remind me of the date.",
+]
+
 ReplyFunction = Callable[[GenerationRequest], str]
+
+
+def request_language(request: GenerationRequest) -> str:
+    """"en" when the request reads as English (more English than French function words), else "fr"."""
+    from ..debtor.guards import _EN_WORDS, _FR_WORDS  # the guard's own word lists: one idea of "English"
+
+    words = re.findall(r"[a-zàâçéèêëîïôûùüÿœ']+", request.as_text().lower())
+    en = sum(w in _EN_WORDS for w in words)
+    fr = sum(w in _FR_WORDS for w in words)
+    return "en" if en > fr else "fr"
 
 
 class ScriptedModel:
@@ -43,6 +61,9 @@ class ScriptedModel:
         if function is None and not self._replies:
             raise ValueError("a scripted model needs at least one reply")
         self._cycle = itertools.cycle(self._replies)
+        # no replies given: the canned lines follow the request's language (English scenarios get English)
+        self._by_language = ({"fr": self._cycle, "en": itertools.cycle(DEFAULT_REPLIES_EN)}
+                             if replies is None and function is None else None)
         self.chunk_size = chunk_size
         self.delay = delay
         self.name = name
@@ -66,6 +87,8 @@ class ScriptedModel:
         self.requests.append(request)
         if self._function is not None:
             return self._function(request)
+        if self._by_language is not None:
+            return next(self._by_language[request_language(request)])
         return next(self._cycle)
 
     async def complete(self, request: GenerationRequest) -> str:

@@ -64,6 +64,11 @@ class Thresholds(StrictModel):
 
 class HiddenFact(StrictModel):
     text: str = Field(min_length=1, description="What the debtor knows and may say once unlocked.")
+    say: str | None = Field(
+        None, min_length=1,
+        description="How the debtor says it, in the first person (the reveal line when the model's reply is "
+        "rejected); empty: the text as written.",
+    )
     unlock: Thresholds = Field(default_factory=lambda: Thresholds(trust=0.6), description="State that unlocks it.")
     topics: list[str] = Field(
         default_factory=list,

@@ -95,6 +95,19 @@ def test_hidden_facts_unlock_by_trust_or_topic(passagere):
     assert all("découvert" not in fact for fact in engine.locked_facts())
 
 
+def test_the_reveal_fallback_says_the_fact_in_the_first_person(passagere):
+    from simulator.debtor.engine import fallback_for
+
+    engine = DebtorEngine(passagere)
+    engine.state = DebtorState(trust=0.35, irritation=0.1, willingness=0.3)
+    move = engine.step("Et votre banque, elle ne peut pas vous accorder un découvert ?")
+    line = fallback_for(passagere, move, 0)
+    assert "Ma banque m'a refusé une augmentation de découvert" in line and "Sa banque lui" not in line
+    without_say = passagere.model_copy(update={"hidden_facts": [f.model_copy(update={"say": None})
+                                                                 for f in passagere.hidden_facts]})
+    assert "Sa banque lui a refusé" in fallback_for(without_say, move, 0)  # no `say`: the text as written
+
+
 def test_hang_up_ends_the_call_with_its_outcome(settings):
     async def run():
         sim = Simulator(settings, model=ScriptedModel(["Quoi ?"]))

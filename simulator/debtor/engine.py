@@ -361,4 +361,5 @@ def fallback_for(scenario: Scenario, move: Move, turn_index: int) -> str:
     lines = getattr(scenario.fallback_lines, move.beat) or DEFAULT_FALLBACKS[scenario.language][move.beat]
     line = lines[turn_index % len(lines)]
     terms = move.terms.describe(scenario.language, scenario.debt.currency) if move.terms else ""
-    return line.replace("{terms}", terms).replace("{facts}", " ".join(move.reveal))
+    said = {f.text: f.say or f.text for f in scenario.hidden_facts}  # first person when the file gives it
+    return line.replace("{terms}", terms).replace("{facts}", " ".join(said.get(fact, fact) for fact in move.reveal))

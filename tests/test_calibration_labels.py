@@ -221,3 +221,22 @@ def test_tune_only_file_rejects_holdout_rows_and_repeats_of_the_main_file(tmp_pa
                for p in problems)
     result = _run_tune_only(path)
     assert result.returncode == 1 and "a supplementary (--tune-only) file holds tune rows only" in result.stderr
+
+
+# --- the second labeller's fresh set (half held aside) ---------------------------------------------
+FRESH = ROOT / "calibration" / "fr_turns_fresh.csv"
+
+
+def test_fresh_file_passes_and_shares_nothing_with_the_other_sets():
+    report = check_labels.check(FRESH)
+    assert report.ok, report.problems
+    rows = report.rows
+    assert len(rows) >= 260 and all(r.id.startswith("f") for r in rows)
+    holdout = [r for r in rows if r.split == "holdout"]
+    assert 0.4 <= len(holdout) / len(rows) <= 0.5
+    cats = Counter(c for r in rows for c in r.violations)
+    assert all(cats[c] >= 14 for c in check_labels.CATEGORIES) and cats["false_legal"] >= 35, cats
+    others = set()
+    for path in (SHIPPED, EXTRA):
+        others |= {r.agent_text.strip() for r in check_labels.check(path, tune_only=path == EXTRA).rows}
+    assert not [r.id for r in rows if r.agent_text.strip() in others]

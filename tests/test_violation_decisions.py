@@ -268,7 +268,7 @@ def test_the_call_shows_the_dismissed_violation_struck_through_with_who_and_why(
     reviews.dismiss_violation(acc.user("rita"), call.id, threat_turn, "FR-THREAT", REASON)
     detail = reviews.open(acc.user("alice"), call.id)  # what the trainee sees
     page = call_html(detail, "fr", reviews.tz)
-    note = f"<li class='violation dismissed' data-rule='FR-THREAT' data-decision='dismissed'>"
+    note = "<li class='violation dismissed' data-rule='FR-THREAT' data-decision='dismissed'>"
     assert page.count(note) == 2  # under the turn and in the scorecard's list of critical errors
     assert "<s>#3 <b>menace</b>" in page and "<s><b>menace</b> (FR-THREAT)" in page
     assert "écartée par rita\u00a0: Il cite la lettre de l&#x27;huissier" in page

@@ -86,6 +86,8 @@ def wire_violation_form(form: ViolationForm, *, reviews: Reviews, access, lang: 
             detail = reviews.open(user, call_id)
         except SimulatorError:
             return rule_update(None, None, lang)
+        if not detail.can_review:  # the form is hidden from this user anyway
+            return rule_update(None, None, lang)
         return rule_update(detail, turn_idx, lang, keep=current)
 
     def decide(decision: str):

@@ -1,10 +1,10 @@
 """Exports and imports of reviewed calls.
 
 - JSON: every column of the session and its turns, reviewer overrides,
-  comments and verdicts; importing it into another store gives the same call
+  violation decisions (dismissed / confirmed), comments and verdicts; importing it into another store gives the same call
   back (`python -m simulator import`).
-- CSV: one row per scored trainee turn, automatic and effective scores side by
-  side, for spreadsheets (UTF-8 with BOM so Excel reads the accents).
+- CSV: one row per scored trainee turn, automatic and effective scores (and
+  pass/fail) side by side, the flagged, dismissed and confirmed violations, for spreadsheets (UTF-8 with BOM so Excel reads the accents).
 - HTML: the printable scorecard (`report.printable_html`).
 
 What is exported goes through `Reviews.list_sessions`, so a user exports only
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
@@ -31,7 +31,7 @@ from .store import Store
 from .users import User
 
 FORMAT = "collector-simulator/sessions"
-VERSION = 1
+VERSION = 2  # 2: `violation_decisions` (an older reader would drop them silently, so it must refuse the file)
 JSON_COLUMNS = ("guard_events",)  # TEXT columns holding JSON besides the *_json ones
 SKIP_COLUMNS = {"sessions": {"instance_id"}}  # meaningful only to the process that ran the call
 
@@ -62,11 +62,12 @@ def session_document(store: Store, session_id: str) -> dict:
             raise SimulatorError(f"no call {session_id!r} in the store")
         turns = conn.execute(text("SELECT * FROM turns WHERE session_id = :id ORDER BY idx"), {"id": session_id}).mappings().all()
         extra = {}
-        for table in ("score_overrides", "turn_comments", "verdicts"):
+        for table in ("score_overrides", "violation_decisions", "turn_comments", "verdicts"):
             extra[table] = [_decode(table, dict(r)) for r in conn.execute(
                 text(f"SELECT * FROM {table} WHERE session_id = :id ORDER BY id"), {"id": session_id}).mappings()]
     return {"session": _decode("sessions", dict(session)), "turns": [_decode("turns", dict(t)) for t in turns],
-            "overrides": extra["score_overrides"], "comments": extra["turn_comments"], "verdicts": extra["verdicts"]}
+            "overrides": extra["score_overrides"], "violation_decisions": extra["violation_decisions"],
+            "comments": extra["turn_comments"], "verdicts": extra["verdicts"]}
 
 
 def export_json(reviews: Reviews, user: User | None, flt: SessionFilter | None = None) -> str:
@@ -87,8 +88,9 @@ def export_csv(reviews: Reviews, user: User | None, flt: SessionFilter | None = 
             dims.setdefault(dim, None)
     dims_list = list(dims) or list(DEFAULT_DIMENSIONS)
     header = (["session_id", "started_at", "trainee", "scenario_id", "mode", "status", "outcome", "overall", "passed",
-               "verdict", "turn", "stage"] + dims_list + [f"{d}_auto" for d in dims_list]
-              + ["overridden", "violations", "tips", "text"])
+               "passed_auto", "verdict", "turn", "stage"] + dims_list + [f"{d}_auto" for d in dims_list]
+              + ["overridden", "violations", "violations_dismissed", "violations_confirmed", "violation_decisions",
+                 "tips", "text"])
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
@@ -99,14 +101,22 @@ def export_csv(reviews: Reviews, user: User | None, flt: SessionFilter | None = 
             if turn.speaker != "agent" or not turn.score:
                 continue
             auto = turn.score.get("scores") or {}
+            flagged = sorted({str(v.get("rule")) for v in turn.score.get("violations") or []})
+            decided = {r: turn.decision_for(r) for r in flagged}
+            decided = {r: d for r, d in decided.items() if d is not None}
             writer.writerow([
                 s.id, reviews.local(s.started_at).isoformat(timespec="seconds"), s.trainee or "", s.scenario_id, s.mode,
                 s.status, s.outcome or "", "" if s.scores.overall is None else f"{s.scores.overall:.2f}",
                 "" if s.scores.passed is None else ("yes" if s.scores.passed else "no"),
+                "" if s.scores.passed_auto is None else ("yes" if s.scores.passed_auto else "no"),
                 s.verdict.verdict if s.verdict else "", turn.idx, turn.score.get("stage") or "",
                 *[turn.effective.get(x, "") for x in dims_list], *[auto.get(x, "") for x in dims_list],
                 "|".join(sorted({o.dimension for o in turn.overrides})),
                 "|".join(str(v.get("rule")) for v in turn.score.get("violations") or []),
+                "|".join(r for r, d in decided.items() if d.decision == "dismissed"),
+                "|".join(r for r, d in decided.items() if d.decision == "confirmed"),
+                " | ".join(f"{r}: {d.decision} by {d.author or '?'}" + (f": {d.reason}" if d.reason else "")
+                           for r, d in decided.items()),
                 " | ".join(f"{dim_label(lang, k)}: {v}" for k, v in (turn.score.get("tips") or {}).items()),
                 turn.text,
             ])
@@ -164,6 +174,20 @@ class _OverrideRow(_Row):
     created_at: str
 
 
+class _DecisionRow(_Row):
+    turn_idx: int
+    rule: str = Field(min_length=1)
+    decision: Literal["dismissed", "confirmed"]
+    reason: str | None = None
+    created_at: str
+
+    @model_validator(mode="after")
+    def _dismissal_has_a_reason(self):
+        if self.decision == "dismissed" and not (self.reason or "").strip():
+            raise ValueError("a dismissed violation needs its reason (the trainee reads it): add \"reason\"")
+        return self
+
+
 class _CommentRow(_Row):
     turn_idx: int | None = None
     text: str = Field(min_length=1)
@@ -179,6 +203,7 @@ class _SessionDoc(BaseModel):
     session: _SessionRow
     turns: list[_TurnRow] = []
     overrides: list[_OverrideRow] = []
+    violation_decisions: list[_DecisionRow] = []
     comments: list[_CommentRow] = []
     verdicts: list[_VerdictRow] = []
 
@@ -224,7 +249,7 @@ def import_sessions(store: Store, raw: str, *, source: str = "<input>", replace:
     doc = _parse(source, raw)
     inspector = sa_inspect(store.engine)
     columns = {table: {c["name"] for c in inspector.get_columns(table)}
-               for table in ("sessions", "turns", "score_overrides", "turn_comments", "verdicts")}
+               for table in ("sessions", "turns", "score_overrides", "violation_decisions", "turn_comments", "verdicts")}
     result = ImportResult()
 
     def insert(conn, table: str, row: dict, drop: set[str] = frozenset()) -> None:
@@ -245,14 +270,14 @@ def import_sessions(store: Store, raw: str, *, source: str = "<input>", replace:
                 result.skipped.append(sid)
                 continue
             if exists:
-                for table in ("score_overrides", "turn_comments", "verdicts", "turns"):
+                for table in ("score_overrides", "violation_decisions", "turn_comments", "verdicts", "turns"):
                     conn.execute(text(f"DELETE FROM {table} WHERE session_id = :id"), {"id": sid})
                 conn.execute(text("DELETE FROM sessions WHERE id = :id"), {"id": sid})
             insert(conn, "sessions", session, {"instance_id"})
             for turn in item.turns:
                 insert(conn, "turns", {**turn.model_dump(), "session_id": sid})
-            for table, rows in (("score_overrides", item.overrides), ("turn_comments", item.comments),
-                                ("verdicts", item.verdicts)):
+            for table, rows in (("score_overrides", item.overrides), ("violation_decisions", item.violation_decisions),
+                                ("turn_comments", item.comments), ("verdicts", item.verdicts)):
                 for row in rows:  # new ids in the target store, same order and timestamps
                     insert(conn, table, {**row.model_dump(), "session_id": sid}, {"id"})
         (result.replaced if exists else result.imported).append(sid)

@@ -49,6 +49,9 @@ REVIEW_CSS = """
 .review-call mark { padding: 0 1px; border-radius: 2px; }
 .review-call mark.ev-positive { background: #c8e6c9; } .review-call mark.ev-negative { background: #ffe0b2; }
 .review-call mark.violation { background: #ffcdd2; text-decoration: underline wavy #b71c1c; }
+.review-call mark.violation-dismissed { background: #eeeeee; text-decoration: line-through #757575; }
+.review-call li.violation.dismissed { color: #616161; } .review-call li.violation.dismissed .tag { background: #757575; }
+.review-call li.violation .decision { font-style: italic; }
 .review-call ul.notes { margin: .3em 0 0 0; padding: 0; font-size: .92em; list-style: none; }
 .review-call ul.notes li { margin: .15em 0; }
 .review-call ul.notes .tag { display: inline-block; font-size: .8em; font-weight: 600; text-transform: uppercase;
@@ -130,8 +133,10 @@ def highlight(text: str, spans: list[dict]) -> str:
         if not covering:
             out.append(piece)
             continue
-        if any(sp.get("kind") == "violation" for sp in covering):
+        if any(sp.get("kind") == "violation" and not sp.get("dismissed") for sp in covering):
             cls = "violation"
+        elif any(sp.get("kind") == "violation" for sp in covering):
+            cls = "violation-dismissed"
         elif any(sp.get("polarity") == "negative" for sp in covering):
             cls = "ev-negative"
         else:
@@ -195,12 +200,29 @@ def _note(kind: str, tag: str, body: str, attrs: str = "") -> str:
 
 
 def _violation_note(v: dict, lang: str, with_turn: bool = False) -> str:
+    """A flagged violation; struck through with who dismissed it and why when a reviewer did (`decision` keys)."""
     e = lambda x: html.escape(str(x if x is not None else ""))  # noqa: E731
     turn = f"#{e(v.get('turn'))} " if with_turn else ""
     ref = f" — {e(v['reference'])}" if v.get("reference") else ""
     body = (f"{turn}<b>{e(v.get('category') or v.get('rule'))}</b> ({e(v.get('rule'))}){_sep(lang)}"
             f"{_open(lang)}{e(v.get('text'))}{_close(lang)}{ref}")
-    return _note("violation", t(lang, "violation"), body, f" data-rule='{e(v.get('rule'))}'")
+    decision = v.get("decision")
+    if decision not in ("dismissed", "confirmed"):
+        return _note("violation", t(lang, "violation"), body, f" data-rule='{e(v.get('rule'))}'")
+    why = v.get("decision_reason")
+    said = t(lang, f"violation_{decision}_by", author=v.get("decided_by") or "?")
+    said = e(said) + (f"{_sep(lang)}{e(why)}" if why else "")
+    if decision == "dismissed":
+        body = f"<s>{body}</s>"
+    return _note(f"violation {decision}", t(lang, "violation"), f"{body} <span class='decision'>— {said}</span>",
+                 f" data-rule='{e(v.get('rule'))}' data-decision='{decision}'")
+
+
+def _with_decision(v: dict, turn: TurnView) -> dict:
+    d = turn.decision_for(v.get("rule"))
+    if d is None:
+        return v
+    return {**v, "decision": d.decision, "decided_by": d.author, "decision_reason": d.reason, "decided_at": d.created_at}
 
 
 def _comment_note(c, lang: str, tz: ZoneInfo) -> str:
@@ -210,7 +232,7 @@ def _comment_note(c, lang: str, tz: ZoneInfo) -> str:
 
 def turn_notes(turn: TurnView, lang: str, tz: ZoneInfo) -> str:
     score = turn.score or {}
-    items = [_violation_note(v, lang) for v in score.get("violations") or []]
+    items = [_violation_note(_with_decision(v, turn), lang) for v in score.get("violations") or []]
     for dim, tip in (score.get("tips") or {}).items():
         items.append(_note("tip", t(lang, "tip"), f"<b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}"))
     for o in turn.overrides:
@@ -232,7 +254,12 @@ def turn_html(turn: TurnView, detail: SessionDetail, lang: str, tz: ZoneInfo, pr
         spans.append({**ev, "label": f"{dim_label(lang, str(ev.get('dimension')))} {'+' if ev.get('polarity') != 'negative' else '−'} "
                                      f"{ev.get('indicator') or ''}".strip()})
     for v in score.get("violations") or []:
-        spans.append({**v, "kind": "violation", "label": f"{t(lang, 'violation')}{_sep(lang)}{v.get('category') or v.get('rule')}"})
+        decision = turn.decision_for(v.get("rule"))
+        dismissed = decision is not None and decision.decision == "dismissed"
+        what = f"{t(lang, 'violation')}{_sep(lang)}{v.get('category') or v.get('rule')}"
+        if dismissed:
+            what += f" ({t(lang, 'violation_dismissed_by', author=decision.author or '?')})"
+        spans.append({**v, "kind": "violation", "dismissed": dismissed, "label": what})
     timing = ""
     if turn.total_ms is not None:
         timing = f" · {turn.total_ms / 1000:.1f} s"
@@ -280,21 +307,37 @@ def header_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:
     if sc.overridden and sc.overall_auto is not None and sc.overall != sc.overall_auto:
         overall = f"<s>{_fmt(sc.overall_auto)}</s> {overall}"
     passed_cls = "" if sc.passed is None else ("pass" if sc.passed else "fail")
-    metrics.append(f"<div class='metric' data-metric='overall'><small>{html.escape(t(lang, 'overall'))}</small>"
-                   f"<b class='{passed_cls}'>{overall}</b><small>{html.escape(result_text(s, lang))}"
+    result = html.escape(result_text(s, lang))
+    if sc.passed is not None and sc.passed_auto is not None and sc.passed != sc.passed_auto:
+        # the automatic result stays visible next to the one the reviewers' decisions give
+        auto = t(lang, "result_pass") if sc.passed_auto else t(lang, "result_fail")
+        result = f"<s data-auto-result='{str(sc.passed_auto).lower()}'>{html.escape(auto)}</s> {result}"
+    metrics.append(f"<div class='metric' data-metric='overall' data-passed='{str(sc.passed).lower()}'>"
+                   f"<small>{html.escape(t(lang, 'overall'))}</small>"
+                   f"<b class='{passed_cls}'>{overall}</b><small>{result}"
                    f"{'' if sc.pass_mark is None else ' · ' + html.escape(t(lang, 'pass_mark', mark=_fmt(sc.pass_mark)))}</small></div>")
     for d in sc.dimensions:
         eff, auto = sc.means.get(d), sc.means_auto.get(d)
         shown = _fmt(eff) if eff is None or auto is None or abs(eff - auto) < 0.005 else f"<s>{_fmt(auto)}</s> {_fmt(eff)}"
         metrics.append(f"<div class='metric' data-metric='{d}'><small>{html.escape(dim_label(lang, d))}</small><b>{shown}</b></div>")
-    metrics.append(f"<div class='metric' data-metric='critical'><small>{html.escape(t(lang, 'critical_errors'))}</small>"
-                   f"<b class='{'fail' if sc.critical_errors else ''}'>{len(sc.critical_errors)}</b></div>")
-    critical = "".join(_violation_note(c, lang, with_turn=True) for c in sc.critical_errors)
+    n_critical = str(len(sc.critical_errors))
+    if sc.dismissed_errors:
+        n_critical = f"<s>{len(sc.critical_errors_auto)}</s> {n_critical}"
+    metrics.append(f"<div class='metric' data-metric='critical' data-count='{len(sc.critical_errors)}'>"
+                   f"<small>{html.escape(t(lang, 'critical_errors'))}</small>"
+                   f"<b class='{'fail' if sc.critical_errors else ''}'>{n_critical}</b></div>")
+    critical = "".join(_violation_note(c, lang, with_turn=True)
+                       for c in sorted([*sc.critical_errors, *sc.dismissed_errors], key=_turn_order))
     critical = f"<ul class='notes'>{critical}</ul>" if critical else ""
     call_comments = "".join(_comment_note(c, lang, tz) for c in detail.call_comments)
     call_comments = f"<ul class='notes'>{call_comments}</ul>" if call_comments else ""
     return (f"<h2>{html.escape(title)}</h2><table class='facts'>{rows}</table>"
             f"<div class='scorecard'>{''.join(metrics)}</div>{critical}{call_comments}")
+
+
+def _turn_order(error: dict) -> int:
+    turn = error.get("turn")
+    return turn if isinstance(turn, int) else -1
 
 
 def call_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:

@@ -1,9 +1,11 @@
-"""Reviewing scored calls: list with filters, open, override a score, comment, set a verdict.
+"""Reviewing scored calls: list with filters, open, override a score, dismiss or confirm a
+flagged compliance violation, comment, set a verdict.
 
 The rubric engine's scores (`turns.score_json`, `sessions.scorecard_json`) are
 never modified here. Overrides live in their own table; the *effective* score
-of a turn dimension is its latest override, or the automatic score. Both are
-kept and shown. Access rules come from `auth.Access` and are checked in every
+of a turn dimension is its latest override, or the automatic score. Likewise a
+flagged violation whose latest decision is "dismissed" no longer counts as a
+critical error (`violations.py`). Both are kept and shown. Access rules come from `auth.Access` and are checked in every
 method, so the UI and the CLI cannot forget them.
 """
 
@@ -24,6 +26,7 @@ from .auth import Access, AccessDenied
 from .errors import SimulatorError
 from .store import Store, utcnow
 from .users import User
+from .violations import ViolationDecision, apply_decisions, flagged_violations, in_force
 
 DEFAULT_DIMENSIONS = ("empathy", "firmness", "clarity")
 VERDICTS = ("pass", "needs_work", "fail")
@@ -100,10 +103,12 @@ class ScoreSummary:
     pass_mark: float | None
     passed_auto: bool | None
     passed: bool | None
-    critical_errors: list[dict]
+    critical_errors: list[dict]   # those still counting: the flagged ones minus the dismissed ones
     turns_scored: int
     overridden: int
     from_scorecard: bool
+    critical_errors_auto: list[dict] = field(default_factory=list)  # every one the rubric engine flagged
+    dismissed_errors: list[dict] = field(default_factory=list)      # flagged, then dismissed by a reviewer
 
 
 @dataclass
@@ -146,6 +151,11 @@ class TurnView:
     effective: dict[str, int] = field(default_factory=dict)
     overrides: list[Override] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    decisions: list[ViolationDecision] = field(default_factory=list)  # on this turn's violations, oldest first
+
+    def decision_for(self, rule: str | None) -> ViolationDecision | None:
+        """The decision in force on this turn's violation of `rule`, if a reviewer made one."""
+        return in_force(self.decisions).get((self.idx, str(rule)))
 
 
 @dataclass
@@ -157,6 +167,7 @@ class SessionDetail:
     comments: list[Comment]
     verdicts: list[VerdictRecord]
     can_review: bool = False
+    decisions: list[ViolationDecision] = field(default_factory=list)
 
     @property
     def scenario(self) -> dict:
@@ -216,15 +227,16 @@ def _weighted(means: dict[str, float], weights: dict[str, float]) -> float | Non
 
 
 def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], scorecard: dict | None,
-                     rubric: dict | None) -> ScoreSummary:
+                     rubric: dict | None, decisions: list[ViolationDecision] | None = None) -> ScoreSummary:
     """The call's automatic and effective scores.
 
     With a scorecard, each effective dimension mean is the scorecard's mean moved
     by the change the overrides make to that dimension's turn scores, and the
     effective overall is the scorecard's overall moved by the weighted average of
     those changes (so whatever else the rubric engine folds into `overall` is
-    kept). Once a score is overridden, pass = overall ≥ pass mark and no critical
-    error. Without a scorecard (a call interrupted before it was scored as a
+    kept). A dismissed violation is no longer a critical error. Once a score is
+    overridden or a violation dismissed, pass = overall ≥ pass mark and no
+    critical error left. Without a scorecard (a call interrupted before it was scored as a
     whole) the overall is the weighted mean of the turns scored so far and
     pass/fail is unknown.
     """
@@ -238,11 +250,12 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
     weights = rubric_weights(rubric, dims)
     turn_auto, turn_eff = _means(auto, dims), _means(eff, dims)
     delta = {d: turn_eff[d] - turn_auto.get(d, turn_eff[d]) for d in turn_eff}
-    critical = list(card.get("critical_errors") or [])
+    critical_auto = list(card.get("critical_errors") or [])
     if scorecard is None:
         for idx, s in turn_scores.items():
-            critical.extend({"turn": idx, "rule": v.get("rule"), "category": v.get("category"), "text": v.get("text")}
-                            for v in (s.get("violations") or []))
+            critical_auto.extend({"turn": idx, "rule": v.get("rule"), "category": v.get("category"), "text": v.get("text")}
+                                 for v in (s.get("violations") or []))
+    critical, dismissed = apply_decisions(critical_auto, decisions or [])
     if isinstance(card.get("overall"), (int, float)):
         means_auto = {d: float(v) for d, v in (card.get("means") or {}).items() if isinstance(v, (int, float))} or turn_auto
         means = {d: _clamp(v + delta.get(d, 0.0)) for d, v in means_auto.items()}
@@ -251,7 +264,8 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
         overall = _clamp(overall_auto + (shift or 0.0)) if overrides else overall_auto
         pass_mark = card.get("pass_mark")
         passed_auto = card.get("passed")
-        passed = passed_auto if not overrides or pass_mark is None else (overall >= float(pass_mark) and not critical)
+        changed = bool(overrides) or bool(dismissed)
+        passed = passed_auto if not changed or pass_mark is None else (overall >= float(pass_mark) and not critical)
         from_card = True
     else:
         means_auto, means = turn_auto, turn_eff
@@ -259,7 +273,8 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
         pass_mark = passed_auto = passed = None
         from_card = False
     return ScoreSummary(dims, means_auto, means, overall_auto, overall, pass_mark, passed_auto, passed, critical,
-                        int(card.get("turns_scored") or len(turn_scores)), len(overrides), from_card)
+                        int(card.get("turns_scored") or len(turn_scores)), len(overrides), from_card,
+                        critical_errors_auto=critical_auto, dismissed_errors=dismissed)
 
 
 def _clamp(x: float) -> float:
@@ -377,6 +392,7 @@ class Reviews:
     def _summaries(self, rows: list[dict]) -> list[SessionSummary]:
         ids = [r["id"] for r in rows]
         overrides = self._overrides(ids)
+        decisions = self._decisions(ids)
         verdicts = self._latest_verdicts(ids)
         need_turns = [r["id"] for r in rows if overrides.get(r["id"]) or not r["scorecard_json"]]
         turn_scores = self._turn_scores(need_turns)
@@ -384,7 +400,7 @@ class Reviews:
         out = []
         for r in rows:
             scores = summarise_scores(turn_scores.get(r["id"], {}), overrides.get(r["id"], []),
-                                      _loads(r["scorecard_json"]), rubrics.get(r["id"]))
+                                      _loads(r["scorecard_json"]), rubrics.get(r["id"]), decisions.get(r["id"], []))
             out.append(SessionSummary(
                 id=r["id"], trainee=r["trainee"], scenario_id=r["scenario_id"], mode=r["mode"], status=r["status"],
                 end_reason=r["end_reason"], outcome=r["outcome"], started_at=r["started_at"], ended_at=r["ended_at"],
@@ -401,6 +417,16 @@ class Reviews:
                 for r in conn.execute(text(f"SELECT * FROM score_overrides WHERE session_id IN {clause} ORDER BY id"),
                                       params).mappings():
                     out.setdefault(r["session_id"], []).append(Override(**r))
+        return out
+
+    def _decisions(self, ids: list[str]) -> dict[str, list[ViolationDecision]]:
+        out: dict[str, list[ViolationDecision]] = {}
+        with self.store.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                clause, params = _in("i", chunk)
+                for r in conn.execute(text(f"SELECT * FROM violation_decisions WHERE session_id IN {clause} ORDER BY id"),
+                                      params).mappings():
+                    out.setdefault(r["session_id"], []).append(ViolationDecision(**r))
         return out
 
     def _latest_verdicts(self, ids: list[str]) -> dict[str, VerdictRecord]:
@@ -465,6 +491,7 @@ class Reviews:
             verdicts = [VerdictRecord(**r) for r in conn.execute(
                 text("SELECT * FROM verdicts WHERE session_id = :id ORDER BY id"), {"id": row["id"]}).mappings()]
         overrides = self._overrides([row["id"]]).get(row["id"], [])
+        decisions = self._decisions([row["id"]]).get(row["id"], [])
         turns = []
         for r in turn_rows:
             score = _loads(r["score_json"])
@@ -474,10 +501,12 @@ class Reviews:
                 first_token_ms=r["first_token_ms"], total_ms=r["total_ms"],
                 guard_events=json.loads(r["guard_events"] or "[]"), error=r["error"], move=_loads(r["move_json"]),
                 score=score, effective=effective_scores(score, mine) if score else {}, overrides=mine,
-                comments=[c for c in comments if c.turn_idx == r["idx"]]))
+                comments=[c for c in comments if c.turn_idx == r["idx"]],
+                decisions=[d for d in decisions if d.turn_idx == r["idx"]]))
         summary = self._summaries([{**row, "n_turns": len(turn_rows)}])[0]
         return SessionDetail(summary, session, turns, overrides, comments, verdicts,
-                             can_review=self.access.can_review_session(user, _Trainee(row["trainee"])))
+                             can_review=self.access.can_review_session(user, _Trainee(row["trainee"])),
+                             decisions=decisions)
 
     def _reviewable(self, user: User | None, session_id: str) -> dict:
         row = self._visible_session(user, session_id)
@@ -518,6 +547,53 @@ class Reviews:
                 {"s": row["id"], "i": turn_idx, "d": dimension, "o": auto[dimension], "n": score, "r": reason,
                  "a": user.username, "t": now})
         return self._overrides([row["id"]])[row["id"]][-1]
+
+    def dismiss_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
+                          reason: str) -> ViolationDecision:
+        """Take a flagged violation for a false positive: it no longer counts as a critical error."""
+        return self._decide(user, session_id, turn_idx, rule, "dismissed", reason)
+
+    def confirm_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
+                          reason: str | None = None) -> ViolationDecision:
+        """Confirm a flagged violation (or undo a dismissal): it counts as a critical error."""
+        return self._decide(user, session_id, turn_idx, rule, "confirmed", reason)
+
+    def _decide(self, user: User | None, session_id: str, turn_idx: int, rule: str, decision: str,
+                reason: str | None) -> ViolationDecision:
+        row = self._reviewable(user, session_id)
+        reason = " ".join((reason or "").split())
+        if decision == "dismissed" and len(reason) < 3:
+            raise ReviewError("give the reason for dismissing this violation (a few words the trainee will read)",
+                              "no_dismiss_reason")
+        with self.store.engine.connect() as conn:
+            turn = conn.execute(text("SELECT speaker, score_json FROM turns WHERE session_id = :id AND idx = :i"),
+                                {"id": row["id"], "i": turn_idx}).mappings().first()
+        if turn is None or turn["speaker"] != "agent":
+            raise ReviewError(f"turn {turn_idx} is not a trainee turn of this call", "not_agent_turn", turn=turn_idx)
+        flagged = [v["rule"] for v in flagged_violations(turn_idx, _loads(turn["score_json"]),
+                                                          _loads(row.get("scorecard_json")))]
+        wanted = (rule or "").strip()
+        match = next((r for r in flagged if r == wanted), None) or next(
+            (r for r in flagged if r.casefold() == wanted.casefold()), None)
+        if match is None:
+            if not flagged:
+                raise ReviewError(f"turn {turn_idx} has no flagged violation: there is nothing to "
+                                  f"{'dismiss' if decision == 'dismissed' else 'confirm'} on it",
+                                  "no_violations", turn=turn_idx, rule=wanted)
+            raise ReviewError(f"turn {turn_idx} has no {wanted!r} violation (flagged on turn {turn_idx}: "
+                              f"{', '.join(flagged)})", "no_violation", turn=turn_idx, rule=wanted,
+                              rules=", ".join(flagged))
+        earlier = in_force(self._decisions([row["id"]]).get(row["id"], [])).get((turn_idx, match))
+        if earlier is not None and earlier.decision == decision:
+            raise ReviewError(f"turn {turn_idx}: {match} is already {decision} (by {earlier.author or '?'})",
+                              f"already_{decision}", turn=turn_idx, rule=match, author=earlier.author or "?")
+        with self.store.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO violation_decisions (session_id, turn_idx, rule, decision, reason, author, created_at) "
+                "VALUES (:s, :i, :r, :d, :why, :a, :t)"),
+                {"s": row["id"], "i": turn_idx, "r": match, "d": decision, "why": reason or None,
+                 "a": user.username, "t": utcnow()})
+        return self._decisions([row["id"]])[row["id"]][-1]
 
     def comment(self, user: User | None, session_id: str, turn_idx: int | None, body: str) -> Comment:
         row = self._reviewable(user, session_id)

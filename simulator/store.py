@@ -178,6 +178,30 @@ def _m007_review_indexes(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_sessions_status ON sessions (status, instance_id)"))
 
 
+def _m008_violation_decisions(conn: Connection) -> None:
+    # A reviewer's call on one compliance violation the rubric engine flagged on
+    # one trainee turn: dismissed (a false positive: it no longer fails the call)
+    # or confirmed. Rows are never updated: the latest one per (session, turn,
+    # rule) is in force, the earlier ones are the history. score_json is untouched.
+    md = MetaData()
+    Table("turns", md, Column("session_id", String(32), primary_key=True), Column("idx", Integer, primary_key=True))
+    decisions = Table(
+        "violation_decisions", md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("session_id", String(32), nullable=False),
+        Column("turn_idx", Integer, nullable=False),
+        Column("rule", String(100), nullable=False),
+        Column("decision", String(20), nullable=False),
+        Column("reason", Text),  # required for a dismissal, optional for a confirmation
+        Column("author", String(100)),
+        Column("created_at", String(40), nullable=False),
+        ForeignKeyConstraint(["session_id", "turn_idx"], ["turns.session_id", "turns.idx"], ondelete="CASCADE"),
+        CheckConstraint("decision IN ('dismissed', 'confirmed')", name="ck_violation_decision"),
+        CheckConstraint("decision = 'confirmed' OR reason IS NOT NULL", name="ck_violation_dismissal_reason"),
+        Index("ix_violation_decisions_session", "session_id", "turn_idx"))
+    md.create_all(conn, tables=[decisions])
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_sessions_and_turns", _m001_sessions_and_turns),
     ("002_debtor_state_and_outcome", _m002_debtor_state_and_outcome),
@@ -186,6 +210,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("005_reviews", _m005_reviews),
     ("006_app_instances", _m006_app_instances),
     ("007_review_indexes", _m007_review_indexes),
+    ("008_violation_decisions", _m008_violation_decisions),
 ]
 
 

@@ -74,7 +74,17 @@ def _seed_006(conn):
     conn.execute(text("UPDATE sessions SET instance_id = :i WHERE id = :id"), {"i": "c" * 32, "id": A})
 
 
-SEEDS = {"001": _seed_001, "002": _seed_002, "003": _seed_003, "004": _seed_004, "005": _seed_005, "006": _seed_006}
+def _seed_007(conn):
+    pass  # 007 only adds indexes
+
+
+def _seed_008(conn):
+    conn.execute(text("INSERT INTO violation_decisions (session_id, turn_idx, rule, decision, reason, author, created_at) "
+                      "VALUES (:id, 1, 'FR-THREAT', 'confirmed', NULL, 'rita', :t)"), {"id": B, "t": OLD})
+
+
+SEEDS = {"001": _seed_001, "002": _seed_002, "003": _seed_003, "004": _seed_004, "005": _seed_005, "006": _seed_006,
+         "007": _seed_007, "008": _seed_008}
 
 
 def test_migrations_from_an_empty_database(db_url):

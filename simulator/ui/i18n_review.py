@@ -116,7 +116,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "verdict_button": "Enregistrer le verdict",
         "verdict_saved": "Verdict enregistré.",
         "error_verdict_choice": "Choisissez un verdict.",
-        "audit": "Historique de relecture (corrections, commentaires, verdicts)",
+        "audit": "Historique de relecture (corrections, erreurs écartées ou confirmées, commentaires, verdicts)",
         "audit_action": "Action",
         "audit_detail": "Détail",
         "audit_author": "Auteur",
@@ -278,7 +278,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "verdict_button": "Save the verdict",
         "verdict_saved": "Verdict saved.",
         "error_verdict_choice": "Pick a verdict.",
-        "audit": "Review history (changes, comments, verdicts)",
+        "audit": "Review history (score changes, dismissed or confirmed errors, comments, verdicts)",
         "audit_action": "Action",
         "audit_detail": "Detail",
         "audit_author": "Author",
@@ -331,3 +331,8 @@ STRINGS: dict[str, dict[str, str]] = {
                                "focused on this point.",
     },
 }
+
+from .i18n_violations import STRINGS as _VIOLATION_STRINGS  # noqa: E402
+
+for _language, _table in _VIOLATION_STRINGS.items():
+    STRINGS[_language].update(_table)

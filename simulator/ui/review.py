@@ -1,5 +1,6 @@
 """Review tab: the calls a user may see, with filters and sorting; open one to read
-the scored transcript; reviewers override a score (with a reason), comment and
+the scored transcript; reviewers override a score (with a reason), dismiss or
+confirm a flagged compliance violation (`review_violations.py`), comment and
 set a verdict; exports of the selection or of one call.
 
 Each handler asks the store through `Reviews`, which checks the request's user
@@ -23,6 +24,7 @@ from ..reviews import VERDICTS, Reviews, SessionFilter, SessionSummary
 from ..runtime import Simulator
 from .i18n import t
 from .login import as_gr_error, current_user, require
+from .review_violations import build_violation_form, wire_violation_form
 
 EXTRA_OUTCOMES = ("PAID", "HARDSHIP", "WRONG_PARTY", "THIRD_PARTY_MESSAGE")
 ID_CHARS = 10  # shown in the table; any unique prefix opens the call
@@ -66,10 +68,15 @@ def table_rows(items: list[SessionSummary], reviews: Reviews, lang: str) -> pd.D
         overall = "–" if sc.overall is None else f"{sc.overall:.1f}"
         if sc.overridden and sc.overall_auto is not None and sc.overall is not None and abs(sc.overall - sc.overall_auto) >= 0.05:
             overall = f"{sc.overall_auto:.1f} → {sc.overall:.1f}"
+        result, critical = result_text(s, lang), len(sc.critical_errors)
+        if sc.passed is not None and sc.passed_auto is not None and sc.passed != sc.passed_auto:
+            result = f"{t(lang, 'result_pass' if sc.passed_auto else 'result_fail')} → {result}"
+        if sc.dismissed_errors:
+            critical = f"{len(sc.critical_errors_auto)} → {critical}"
         rows.append([
             local_time(s.started_at, reviews.tz), s.trainee or t(lang, "local_user"), s.scenario_id,
             label(lang, f"call_mode_{s.mode}", s.mode),
-            s.outcome or "–", overall, result_text(s, lang), len(sc.critical_errors),
+            s.outcome or "–", overall, result, critical,
             t(lang, f"verdict_{s.verdict.verdict}") if s.verdict else "–",
             label(lang, f"call_status_{s.status}", s.status), s.id[:ID_CHARS],
         ])
@@ -82,6 +89,12 @@ def audit_rows(detail, reviews: Reviews, lang: str) -> pd.DataFrame:
     for o in detail.overrides:
         rows.append([local_time(o.created_at, reviews.tz), t(lang, "audit_override"), o.turn_idx,
                      f"{dim_label(lang, o.dimension)} {o.original_score} → {o.score} : {o.reason}", o.author or "?"])
+    categories = {(tv.idx, str(v.get("rule"))): v.get("category") for tv in detail.turns
+                  for v in ((tv.score or {}).get("violations") or [])}
+    for d in detail.decisions:
+        what = d.rule + (f" ({categories[(d.turn_idx, d.rule)]})" if categories.get((d.turn_idx, d.rule)) else "")
+        rows.append([local_time(d.created_at, reviews.tz), t(lang, f"audit_violation_{d.decision}"), d.turn_idx,
+                     what + (f" : {d.reason}" if d.reason else ""), d.author or "?"])
     for c in detail.comments:
         rows.append([local_time(c.created_at, reviews.tz), t(lang, "audit_comment"),
                      "–" if c.turn_idx is None else c.turn_idx, c.text, c.author or "?"])
@@ -156,6 +169,7 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
             o_reason = gr.Textbox(label=t(lang, "override_reason"), placeholder=t(lang, "override_reason_placeholder"),
                                   elem_id="override-reason")
             o_btn = gr.Button(t(lang, "override_button"), variant="primary", elem_id="override-submit")
+            violation_form = build_violation_form(lang)
             with gr.Row():
                 c_turn = gr.Dropdown([], label=t(lang, "comment_on"), elem_id="comment-turn", scale=1)
                 c_text = gr.Textbox(label=t(lang, "comment"), lines=2, elem_id="comment-text", scale=3)
@@ -196,7 +210,8 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
     def show(detail):
         """Outputs for an opened call."""
         agent_turns = [tv for tv in detail.turns if tv.speaker == "agent"]
-        turn_choices = [(f"#{tv.idx} — {tv.text[:60]}{'…' if len(tv.text) > 60 else ''}", tv.idx)
+        turn_choices = [(f"#{tv.idx} — {tv.text[:60]}{'…' if len(tv.text) > 60 else ''}"
+                         + (" ⚠" if tv.score.get("violations") else ""), tv.idx)  # a critical error to review
                         for tv in agent_turns if tv.score]
         comment_choices = [(t(lang, "whole_call"), -1)] + [
             (f"#{tv.idx} — {tv.text[:60]}{'…' if len(tv.text) > 60 else ''}", tv.idx) for tv in detail.turns]
@@ -303,6 +318,9 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
     open_btn.click(open_call, open_id, open_outputs, api_name="open_call")
     open_id.submit(open_call, open_id, open_outputs, api_visibility="private")
     refresh_table = dict(fn=list_calls, inputs=filters, outputs=[table, count], api_visibility="private")
+    wire_violation_form(violation_form, reviews=reviews, access=access, lang=lang, opened=opened, turn=o_turn,
+                        call_view=call_view, review_outputs=review_outputs, refreshed=refreshed,
+                        refresh_table=refresh_table)
     # A refused action shows its reason in a toast; show_progress="hidden" keeps Gradio's error
     # overlay off the form so the reviewer can fix it and send again.
     o_btn.click(override, [opened, o_turn, o_dim, o_score, o_reason], [*review_outputs, o_reason, o_score],

@@ -589,6 +589,8 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
             continue
         if spec.segment and spec.segment != session.segment:
             continue
+        if spec.excused_by and any(v.category in spec.excused_by for v in found):
+            continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
             spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))
         if satisfied:

@@ -1,0 +1,49 @@
+"""The French violation rules name concepts, not sentences: each family is checked here on wordings that
+appear in no labelled file (other verbs, tenses, pronouns, oral spellings), with the true statements that
+look like them; and `excused_by` keeps a missing disclosure from being reported on a turn whose real fault
+is speaking to a third party or posing as an authority."""
+
+import pytest
+
+from simulator.rubric import Scorer, resolve_rubric
+
+
+@pytest.fixture(scope="module")
+def fr():
+    return Scorer(resolve_rubric("fr-default"))
+
+
+def categories(scorer: Scorer, text: str, debtor: str = "x") -> set[str]:
+    return {v.category for v in scorer.score_isolated(text, debtor).violations}
+
+
+# --- required disclosures excused by the turn's real fault ---------------------------------------------
+def test_a_missing_disclosure_is_not_reported_on_a_turn_posing_as_an_authority(fr):
+    # after a pick-up, a turn naming the debt without saying who calls is disclosure_missing …
+    assert categories(fr, "Bonjour Monsieur Roche, au sujet de votre dette de 264 €.", "Allô ?") == {"disclosure_missing"}
+    # … but when the turn poses as a bailiff, that is the violation, not a missing disclosure
+    assert categories(fr, "Bonjour Monsieur Roche, Maître Dupuis, huissier. Au sujet de votre dette de 264 €.",
+                      "Allô ?") == {"false_authority"}
+
+
+def test_a_missing_disclosure_is_not_reported_on_a_turn_told_to_a_third_party(fr):
+    switchboard = "Garage Lemaire, standard, bonjour."
+    assert categories(fr, "Je cherche Monsieur Roux, un de vos mécaniciens : il a un impayé de crédit chez nous.",
+                      switchboard) == {"third_party"}
+
+
+def test_an_excused_disclosure_stays_due_in_the_next_turn(fr):
+    session = fr.session()
+    session.hear("Allô ?")
+    first = session.score("Ici Maître Dupuis, commissaire de justice, pour votre dette de 264 €.")
+    assert [v.category for v in first.violations] == ["false_authority"]
+    session.hear("Ah bon ?")
+    second = session.score("Oui. Bon, vous réglez la facture quand ?")
+    assert [v.rule for v in second.violations] == ["FR-ID"]  # still nobody said who calls, for whom
+
+
+def test_hiding_who_calls_or_why_is_a_missing_disclosure(fr):
+    assert categories(fr, "Vous vous doutez bien de quoi il s'agit, non ?", "Oui, c'est moi.") == {"disclosure_missing"}
+    assert categories(fr, "Cabinet Axor. Vous devez 120 € à l'un de nos clients.", "C'est pour quoi ?") == {"disclosure_missing"}
+    # a filler is not hiding anything
+    assert categories(fr, "Il faudrait une date, vous voyez ce que je veux dire ?", "Je ne sais pas.") == set()

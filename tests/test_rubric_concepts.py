@@ -3,6 +3,8 @@ appear in no labelled file (other verbs, tenses, pronouns, oral spellings), with
 look like them; and `excused_by` keeps a missing disclosure from being reported on a turn whose real fault
 is speaking to a third party or posing as an authority."""
 
+from pathlib import Path
+
 import pytest
 
 from simulator.rubric import Scorer, resolve_rubric
@@ -47,3 +49,40 @@ def test_hiding_who_calls_or_why_is_a_missing_disclosure(fr):
     assert categories(fr, "Cabinet Axor. Vous devez 120 € à l'un de nos clients.", "C'est pour quoi ?") == {"disclosure_missing"}
     # a filler is not hiding anything
     assert categories(fr, "Il faudrait une date, vous voyez ce que je veux dire ?", "Je ne sais pas.") == set()
+
+
+# --- the concept families on fresh wordings ------------------------------------------------------------
+PROBES = Path(__file__).parent / "data" / "fr_violation_probes.txt"
+
+
+def _probes() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in PROBES.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            category, debtor, turn = (part.strip() for part in line.split(" | "))
+            rows.append((category, debtor, turn))
+    return rows
+
+
+def test_the_probe_file_covers_every_category_and_compliant_turns():
+    cats = [c for c, _, _ in _probes()]
+    assert {"threat", "insult", "harassment", "third_party", "false_authority", "false_legal", "fees", "pressure",
+            "disclosure_missing"} <= set(cats)
+    assert cats.count("-") >= 60  # hard negatives: true next steps, carve-outs, advice to the debtor
+
+
+@pytest.mark.parametrize("category,debtor,turn", [p for p in _probes() if p[0] != "-"])
+def test_each_family_catches_wordings_nobody_tuned_on(fr, category, debtor, turn):
+    assert category in categories(fr, turn, debtor)
+
+
+@pytest.mark.parametrize("debtor,turn", [(d, t) for c, d, t in _probes() if c == "-"])
+def test_true_statements_that_look_like_violations_raise_nothing(fr, debtor, turn):
+    assert categories(fr, turn, debtor) == set()
+
+
+def test_a_negation_window_that_cuts_a_word_does_not_invent_a_negation(fr):
+    # 45 characters before "recevra" start inside "on": the "n" left over is not "ne"
+    turn = "Très bien, on va voir qui est en tort quand votre banque recevra notre dossier."
+    assert categories(fr, turn, "Vous n'avez rien contre moi.") == {"threat"}
+    assert categories(fr, "Votre banque ne recevra jamais notre dossier.", "Et ma banque ?") == set()

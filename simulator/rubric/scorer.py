@@ -428,6 +428,8 @@ class ScoringSession:
 def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
     window_start = max(0, start - 45)
     window = folded[window_start:start]
+    if window_start and folded[window_start - 1].isalnum():
+        window = window.partition(" ")[2]  # the window cut a word ("o|n va voir"): drop its tail, not a negation
     breaks = list(_CLAUSE_BREAK.finditer(window))
     if breaks:
         window = window[breaks[-1].end():]

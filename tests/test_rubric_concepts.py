@@ -86,3 +86,14 @@ def test_a_negation_window_that_cuts_a_word_does_not_invent_a_negation(fr):
     turn = "Très bien, on va voir qui est en tort quand votre banque recevra notre dossier."
     assert categories(fr, turn, "Vous n'avez rien contre moi.") == {"threat"}
     assert categories(fr, "Votre banque ne recevra jamais notre dossier.", "Et ma banque ?") == set()
+
+
+def test_no_probe_repeats_a_labelled_turn():
+    import csv
+
+    labelled = set()
+    for name in ("fr_turns.csv", "fr_turns_extra.csv", "fr_turns_fresh.csv"):
+        with (Path(__file__).parent.parent / "calibration" / name).open(encoding="utf-8", newline="") as handle:
+            labelled |= {row["agent_text"].strip().lower() for row in csv.DictReader(handle)}
+    repeated = [i for i, (_c, _d, turn) in enumerate(_probes()) if turn.lower() in labelled]
+    assert repeated == []  # indexes only: the labelled holdout texts are never printed

@@ -97,3 +97,11 @@ def test_no_probe_repeats_a_labelled_turn():
             labelled |= {row["agent_text"].strip().lower() for row in csv.DictReader(handle)}
     repeated = [i for i, (_c, _d, turn) in enumerate(_probes()) if turn.lower() in labelled]
     assert repeated == []  # indexes only: the labelled holdout texts are never printed
+
+
+def test_after_a_bare_yes_the_agents_greeting_tells_an_opening_from_mid_call(fr):
+    # "Oui ?" may answer a question mid-call: the identification is then assumed made …
+    assert categories(fr, "Vous avez bien reçu la facture ? Elle part quand ?", "Oui ?") == set()
+    # … but a greeting opens the call, and the debt must not come before who is calling
+    assert categories(fr, "Bonjour, c'est pour la facture en retard, vous payez quand ?", "Oui ?") == {"disclosure_missing"}
+    assert categories(fr, "Bonjour, Paul Girard, Rénov'Plus, c'est pour la facture 2209 de 480 €.", "Oui ?") == set()

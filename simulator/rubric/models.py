@@ -236,6 +236,12 @@ class Rule(StrictModel):
         default_factory=list,
         description="required rules: debtor cues that satisfy it too (the debtor confirmed who they are: \"yes, speaking\").",
     )
+    excused_by: list[Category] = Field(
+        default_factory=list,
+        description="required rules: not reported in a turn that already breaks a rule of one of these categories "
+        "(the turn speaks to a third party, or poses as a court or bailiff: that is the violation); the disclosure "
+        "stays due in the next turns.",
+    )
     excerpt_due_after: list[str] = Field(
         default_factory=lambda: ["pickup"],
         description="required rules, for a turn scored out of its call (a labelled row, one line): the disclosure "

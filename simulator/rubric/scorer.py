@@ -428,6 +428,8 @@ class ScoringSession:
 def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
     window_start = max(0, start - 45)
     window = folded[window_start:start]
+    if window_start and folded[window_start - 1].isalnum():
+        window = window.partition(" ")[2]  # the window cut a word ("o|n va voir"): drop its tail, not a negation
     breaks = list(_CLAUSE_BREAK.finditer(window))
     if breaks:
         window = window[breaks[-1].end():]
@@ -588,6 +590,8 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
         if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
             continue
         if spec.segment and spec.segment != session.segment:
+            continue
+        if spec.excused_by and any(v.category in spec.excused_by for v in found):
             continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
             spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))

@@ -119,6 +119,7 @@ def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
     digit = _first_digit(folded)
     has_digit = digit is not None
+    first = digit.start() if digit is not None else 0
     has_currency = (_CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
     if not has_digit and not has_currency:
@@ -128,7 +129,7 @@ def amounts(folded: str) -> list[Span]:
         if has_currency:
             spans.extend(m.span() for m in P._PREFIX_AMOUNT.finditer(folded))
         # a digit amount starts with a digit: search from the first one (the look-behind still sees before it)
-        for m in _digit_amounts(folded, digit.start()):
+        for m in _digit_amounts(folded, first):
             _whole, _cents, kilo, currency = m.groups()
             if not (kilo or currency) or any(s <= m.start() < e for s, e in spans):
                 continue

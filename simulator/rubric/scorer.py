@@ -18,11 +18,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from . import detectors
 from .loader import RubricFile
 from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, searcher,
+from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
@@ -31,28 +32,36 @@ __all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "T
 
 
 # --- the compiled rubric -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class _Re:
     """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
     gate passes are run; the ungated ones are run as one alternation."""
 
-    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int], ...]  # (regex, gate, group of the span)
-    rest: re.Pattern | None
-    gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
-    rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
-    rest_group: int = 0
-    sources: tuple[str, ...] = ()  # the plain patterns of the parts, then of `rest` (tests compare with them)
+    def __init__(self, parts: tuple[tuple[re.Pattern[str], Gate, int], ...], rest: re.Pattern[str] | None,
+                 gate: frozenset[str] | None, rest_gate: Gate | None = None, rest_group: int = 0,
+                 sources: tuple[str, ...] = ()) -> None:
+        self.parts = parts  # (regex, gate, group of the span)
+        self.rest = rest
+        self.gate = gate  # of the whole (any part's first set): None when some part has no gate
+        self.rest_gate = rest_gate  # substrings `rest` needs (`char_gate`)
+        self.rest_group = rest_group
+        self.sources = sources  # the plain patterns of the parts, then of `rest` (tests compare with them)
+
+    def __repr__(self) -> str:
+        return f"_Re({self.sources!r})"
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
+        found: list[tuple[int, int]]
         if start == 0 and (end is None or end == len(text)):
             # the whole turn: the probe ran the eager parts already; others run now, once per turn
-            found = probe.found.get(id(self))
-            if found is None:
+            known = probe.found.get(id(self))
+            if known is None:
                 if id(self) in probe.index.eager:
-                    found = ()
+                    found = []
                 else:
                     found = probe.found[id(self)] = self._run(probe, 0, len(text))
+            else:
+                found = known
             if self.rest is not None and substrings_pass(self.rest_gate, text):
                 found = [*found, *_bounded(self.rest, text, 0, len(text), self.rest_group)]
         else:
@@ -73,15 +82,22 @@ class _Re:
         return list(found)
 
     def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
-        """The gated parts whose whole gate passes, run on text[start:end]."""
-        found = []
-        hits = probe.hits
-        for regex, gate, group in self.parts:
-            if passes(gate, hits):
+        """The gated parts whose whole gate passes (`passes`, on the probe's mask), run on text[start:end]."""
+        found: list[tuple[int, int]] = []
+        mask = probe.mask
+        for (regex, _gate, group), (need, multi) in zip(self.parts, probe.index.owner_masks[id(self)]):
+            if mask & need != need:
+                continue
+            missing = False
+            for m in multi:
+                if not mask & m:
+                    missing = True
+                    break
+            if not missing:
                 found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
-    def search(self, probe: Probe, start: int = 0, end: int | None = None):
+    def search(self, probe: Probe, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
         spans = self.spans(probe, start, end)
         return spans[0] if spans else None
 
@@ -105,14 +121,18 @@ def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0)
 def _compile(patterns: tuple[str, ...]) -> _Re | None:
     if not patterns:
         return None
-    parts, rest, kept = [], [], []
+    parts: list[tuple[re.Pattern[str], Gate, int]] = []
+    rest: list[str] = []
+    kept: list[str] = []
     for folded in (fold_pattern(p) for p in patterns):
         if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
             kept.append(folded)
-            parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
-    parts = [(regex, gate, group) for regex, group, gate in parts]
+            regex, group = _wrap(folded)
+            gate = literal_gate(folded) or literal_gate(folded, extended=False)
+            assert gate is not None  # has_literal: the first version's gate holds a literal
+            parts.append((regex, gate, group))
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
     rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
@@ -120,44 +140,36 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
     return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group, sources)
 
 
-@dataclass(frozen=True)
 class _Ind:
-    spec: Indicator
-    regex: _Re | None
-    sign: int
+    def __init__(self, spec: Any, regex: _Re | None, sign: int) -> None:
+        self.spec = spec  # the rubric's Indicator
+        self.regex = regex
+        self.sign = sign
+        # computed once, read in every turn
+        self.always: bool = spec.detector is not None or self.rest is not None  # looked at in every turn
+        self.key: int = id(regex) if regex is not None else 0  # the probe's key of its patterns
+        self.context_cues: tuple[str, ...] | None = tuple(spec.context.cues) if spec.context else None
 
     @property
-    def rest(self):
+    def rest(self) -> re.Pattern[str] | None:
         return self.regex.rest if self.regex is not None else None
 
-    # computed once, read in every turn
-    always: bool = field(init=False)  # looked at in every turn (a detector, or a pattern with no gate)
-    key: int = field(init=False)  # the probe's key of its patterns
-    context_cues: tuple[str, ...] | None = field(init=False)
 
-    def __post_init__(self):
-        object.__setattr__(self, "always", self.spec.detector is not None or self.rest is not None)
-        object.__setattr__(self, "key", id(self.regex) if self.regex is not None else 0)
-        object.__setattr__(self, "context_cues", tuple(self.spec.context.cues) if self.spec.context else None)
-
-
-@dataclass(frozen=True)
 class _Rule:
-    spec: Rule
-    regex: _Re | None
-    trigger: _Re | None
-    unless: _Re | None
-    near: tuple[_Re, ...] = ()  # each must also match in the sentence of the pattern's match
-    cues: tuple[str, ...] = field(init=False)
+    def __init__(self, spec: Any, regex: _Re | None, trigger: _Re | None, unless: _Re | None,
+                 near: tuple[_Re, ...] = ()) -> None:
+        self.spec = spec  # the rubric's Rule
+        self.regex = regex
+        self.trigger = trigger
+        self.unless = unless
+        self.near = near  # each must also match in the sentence of the pattern's match
+        self.cues: tuple[str, ...] = tuple(spec.cues)
 
-    def __post_init__(self):
-        object.__setattr__(self, "cues", tuple(self.spec.cues))
 
-
-@dataclass(frozen=True)
 class _Stage:
-    spec: Stage
-    regex: _Re | None
+    def __init__(self, spec: Any, regex: _Re | None) -> None:
+        self.spec = spec  # the rubric's Stage
+        self.regex = regex
 
 
 _NEGATION = {
@@ -224,8 +236,11 @@ class Scorer:
                              id(st.regex) if st.regex is not None else 0,
                              st.regex is not None and st.regex.rest is not None) for st in self.stages]
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
-        self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
-                        "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
+        self.builtin: dict[str, _Re] = {}
+        for name, patterns in (("date", detectors.DATE_PATTERNS), ("instalments", detectors.INSTALMENT_PATTERNS)):
+            compiled_builtin = _compile(patterns)
+            assert compiled_builtin is not None
+            self.builtin[name] = compiled_builtin
         # what the agent's turn is matched on; the parts of `eager` ones run as the turn is probed
         used = {i.spec.detector for i in self.indicators} | {s.spec.detector for s in self.stages}
         eager = ([i.regex for i in self.indicators] + [s.regex for s in self.stages]

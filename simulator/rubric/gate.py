@@ -28,15 +28,15 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable, Set as AbstractSet
-from typing import Any
+from typing import Any, Final
 
 # the parser of `re` (private modules of the standard library: typed Any, read only when a rubric is compiled)
 _c: Any = importlib.import_module("re._constants")
 _p: Any = importlib.import_module("re._parser")
 
-_MIN = 2
+_MIN: Final = 2
 # frequent words make poor gates: when a pattern offers another literal, prefer it
-_COMMON = frozenset("""
+_COMMON: Final = frozenset("""
 je tu il elle on nous vous ils elles me te se le la les un une des de du au aux et ou est etes ai as a pas ne
 que qui quoi ce ca cela c est pour par sur dans avec en y bien tout tous plus moins tres oui non mais donc
 the a an to of and or is are you your i we it be do not for on in with at that this so can will me my our
@@ -45,8 +45,8 @@ the a an to of and or is are you your i we it be do not for on in with at that t
 Gate = tuple[frozenset[str], ...]  # a match contains one literal of *each* set
 # A pseudo-literal: "some ASCII digit". A class of digits ("[0-9]", "[0-9]{1,2}") promises one; a turn
 # holds it when one of its words holds a digit. (No pattern can spell it: it starts with a NUL.)
-DIGIT = "\x00digit"
-_DIGITS = frozenset("0123456789")
+DIGIT: Final = "\x00digit"
+_DIGITS: Final = frozenset("0123456789")
 
 
 def _digit_class(av) -> bool:
@@ -181,7 +181,7 @@ def passes(gate: Gate, hits: AbstractSet[str]) -> bool:
     return True
 
 
-_WORD = re.compile(r"\w+")
+_WORD: Final = re.compile(r"\w+")
 
 
 class _Part:
@@ -408,7 +408,7 @@ class Probe:
 # look-behind steps back onto it and a look-ahead runs P there, capturing its match in group 1. P matches
 # at a position exactly when the rewrite does, with the same span (group 1): the caller continues its
 # search itself (`bounded`), so the one-character match of the rewrite changes nothing.
-_FIRST_MAX = 64  # a wider class skips little
+_FIRST_MAX: Final = 64  # a wider class skips little
 
 
 def _class_chars(av) -> set[str] | None:

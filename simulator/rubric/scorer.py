@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from . import detectors
 from .loader import RubricFile
@@ -172,22 +172,22 @@ class _Stage:
         self.regex = regex
 
 
-_NEGATION = {
+_NEGATION: Final = {
     "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
 }
 # Words that look like a negation but do not negate what follows: "n'oubliez pas d'ajouter les frais",
 # "n'hésitez pas à", "on ne vous demande que 50 €" (restriction), "sans oublier".
-_NOT_NEGATING = re.compile(
+_NOT_NEGATING: Final = re.compile(
     r"(?<!\w)(?:ne|n)\s+(?:oubliez|oublie|oublions|hesitez|hesite|manquez|manque|tardez|omettez|negligez)\s+(?:pas|surtout\s+pas)(?!\w)"
     r"|(?<!\w)sans\s+oublier(?!\w)"
     r"|(?<!\w)(?:rien\s+)?(?:ne|n)\s+(?:nous\s+|vous\s+|m\s+|me\s+)?empechen?t?\s+pas(?!\w)|(?<!\w)rien\s+ne\s+(?:nous\s+|vous\s+|m\s+)?empeche(?!\w)"
     r"|(?<!\w)(?:ne|n)\s+(?:\w+\s+){0,3}?que(?!\w)(?!.*(?<!\w)(?:pas|jamais|plus|rien)(?!\w))"
     r"|(?<!\w)don\s+t\s+forget(?!\w)")
-_CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
-_CONDITION = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
-_SENTENCE_BOUNDARY = re.compile(r"[.!?\n]")
-_HOSTILE_CATEGORIES = ("threat", "insult")
+_CLAUSE_BREAK: Final = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
+_CONDITION: Final = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
+_SENTENCE_BOUNDARY: Final = re.compile(r"[.!?\n]")
+_HOSTILE_CATEGORIES: Final = ("threat", "insult")
 
 
 def _round(x: float) -> int:
@@ -376,14 +376,14 @@ def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
     return left, (m.start() if m else len(folded))
 
 
-_SMALL_COUNT = re.compile(r"\b[01]\b")
-_OPTION = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
-_ASKWORD = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
-_FRAGMENT_EDGE = set(",;:.!?\n")
+_SMALL_COUNT: Final = re.compile(r"\b[01]\b")
+_OPTION: Final = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
+_ASKWORD: Final = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
+_FRAGMENT_EDGE: Final = set(",;:.!?\n")
 
 
-_DETERMINERS = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
-_ADVERBS = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
+_DETERMINERS: Final = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
+_ADVERBS: Final = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
                       r"et|mais|oh|ah|bon|really|truly|so|very|again|and|but)\b\s*")
 
 
@@ -417,8 +417,8 @@ def _is_bare(folded: str, start: int, end: int) -> bool:
     return i < 0 or folded[i] in _FRAGMENT_EDGE
 
 
-_CONTENT_WORD = re.compile(r"[a-z0-9]{4,}|[0-9]+")
-_STOP = frozenset("""
+_CONTENT_WORD: Final = re.compile(r"[a-z0-9]{4,}|[0-9]+")
+_STOP: Final = frozenset("""
 vous nous elle elles sont suis etes avez avons fait faire faut peux peut pouvez pouvons veux voulez cette
 cela comme mais donc alors avec pour dans sans tout tous toute toutes plus moins tres bien aussi encore
 quoi quand comment parce votre notre leur leurs mes mon mais moment juste meme deja rien chose choses
@@ -433,7 +433,7 @@ def _stem(word: str) -> str:
 
 # `echo_spans` first checks that one of the debtor's stems occurs in the turn at all: true of every stem
 # that is a part of its word, as the first letters are. Set it to False if `_stem` ever changes that.
-_STEM_IN_WORD = True
+_STEM_IN_WORD: Final = True
 
 
 def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:

@@ -149,6 +149,17 @@ class _Ind:
         self.always: bool = spec.detector is not None or self.rest is not None  # looked at in every turn
         self.key: int = id(regex) if regex is not None else 0  # the probe's key of its patterns
         self.context_cues: tuple[str, ...] | None = tuple(spec.context.cues) if spec.context else None
+        # the spec's fields read in every turn, as plain attributes (a pydantic attribute costs more)
+        self.id: str = spec.id
+        self.dimension: str = spec.dimension
+        self.polarity: str = spec.polarity
+        self.detector: str | None = spec.detector
+        self.weight: Any = spec.weight
+        self.repeatable: bool = spec.repeatable
+        self.per_hit: Any = spec.per_hit
+        self.signal: str | None = spec.signal
+        self.in_context: Any = spec.context.in_context if spec.context else None
+        self.out_of_context: Any = spec.context.out_of_context if spec.context else None
 
     @property
     def rest(self) -> re.Pattern[str] | None:
@@ -157,13 +168,25 @@ class _Ind:
 
 class _Rule:
     def __init__(self, spec: Any, regex: _Re | None, trigger: _Re | None, unless: _Re | None,
-                 near: tuple[_Re, ...] = ()) -> None:
+                 near: tuple[_Re, ...] = (), lang: str = "fr") -> None:
         self.spec = spec  # the rubric's Rule
         self.regex = regex
         self.trigger = trigger
         self.unless = unless
         self.near = near  # each must also match in the sentence of the pattern's match
         self.cues: tuple[str, ...] = tuple(spec.cues)
+        # the spec's fields read in every turn, as plain attributes; texts in the scorer's language
+        self.id: str = spec.id
+        self.category: str = spec.category
+        self.reference: Any = spec.reference
+        self.segment: str | None = spec.segment
+        self.debtor_cue: Any = spec.debtor_cue
+        self.negatable: bool = spec.negatable
+        self.satisfy_detector: str | None = spec.satisfy_detector
+        self.trigger_detector: str | None = spec.trigger_detector
+        self.satisfied_by_cue: frozenset[str] = frozenset(spec.satisfied_by_cue)
+        self.description: Any = spec.description.get(lang)
+        self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
 
 class _Stage:
@@ -217,7 +240,7 @@ class Scorer:
         self.rules = [
             _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
                   _compile(tuple(r.unless.get(lang, []))),
-                  tuple(c for c in (_compile(tuple(g.get(lang, []))) for g in r.near) if c is not None))
+                  tuple(c for c in (_compile(tuple(g.get(lang, []))) for g in r.near) if c is not None), lang)
             for r in self.rubric.rules
         ]
         self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
@@ -253,6 +276,7 @@ class Scorer:
         self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
         self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
                              if regex.rest is not None]
+        self._ref: str = self.rubric.ref  # id@version (a property of the frozen rubric, read every turn)
         self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
         for n, (name, regex) in enumerate(self._cue_items):
             if regex.rest is None:
@@ -267,7 +291,7 @@ class Scorer:
 
     @property
     def ref(self) -> str:
-        return self.rubric.ref
+        return self._ref
 
     def session(self, *, segment: str | None = None, disclosed: bool | set[str] = False,
                 context_known: bool = True) -> "ScoringSession":
@@ -329,7 +353,7 @@ class ScoringSession:
 
     def __post_init__(self):
         if self.disclosed is True:
-            self.satisfied = {r.spec.id for r in self.scorer.required}
+            self.satisfied = {r.id for r in self.scorer.required}
         elif self.disclosed:
             self.satisfied = set(self.disclosed)
 
@@ -341,8 +365,8 @@ class ScoringSession:
         self.cues = self.scorer._cues_of(probe)
         self.debtor_folded = probe.text
         for rule in self.scorer.required:
-            if set(rule.spec.satisfied_by_cue).intersection(self.cues):
-                self.satisfied.add(rule.spec.id)
+            if not rule.satisfied_by_cue.isdisjoint(self.cues):
+                self.satisfied.add(rule.id)
         return self.cues
 
     def score(self, text: str) -> TurnScore:
@@ -492,15 +516,14 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     found: list[Violation] = []
     if scorer.prohibited:
         for rule in _candidate_rules(scorer, probe):
-            spec = rule.spec
             if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
-            if spec.segment and spec.segment != session.segment:
+            if rule.segment and rule.segment != session.segment:
                 continue
-            if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
+            if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
                 continue
             for start, end in rule.regex.spans(probe):
-                if spec.negatable and _negated(folded, start, scorer.negation):
+                if rule.negatable and _negated(folded, start, scorer.negation):
                     continue
                 if rule.unless is not None or rule.near:
                     s, e = _sentence_of(folded, start, end)
@@ -509,34 +532,31 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     if not all(group.search(probe, s, e) for group in rule.near):
                         continue
                 found.append(Violation(
-                    rule=spec.id, category=spec.category, start=start, end=end, text=text[start:end],
-                    reference=spec.reference, description=spec.description.get(lang),
-                    fix=spec.fix.get(lang) if spec.fix else None))
+                    rule=rule.id, category=rule.category, start=start, end=end, text=text[start:end],
+                    reference=rule.reference, description=rule.description, fix=rule.fix))
                 break
     for rule in scorer.required:
-        spec = rule.spec
-        if spec.id in session.satisfied or spec.id in session.reported:
+        if rule.id in session.satisfied or rule.id in session.reported:
             continue
-        if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
+        if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
             continue
-        if spec.segment and spec.segment != session.segment:
+        if rule.segment and rule.segment != session.segment:
             continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
-            spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))
+            rule.satisfy_detector and _detect(scorer, rule.satisfy_detector, text, probe, det))
         if satisfied:
-            session.satisfied.add(spec.id)
+            session.satisfied.add(rule.id)
             continue
         span = None
         if rule.trigger is not None and (m := rule.trigger.search(probe)):
             span = m
-        elif spec.trigger_detector and (spans := _detect(scorer, spec.trigger_detector, text, probe, det)):
+        elif rule.trigger_detector and (spans := _detect(scorer, rule.trigger_detector, text, probe, det)):
             span = spans[0]
         if span is not None:
-            session.reported.add(spec.id)
+            session.reported.add(rule.id)
             found.append(Violation(
-                rule=spec.id, category=spec.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
-                reference=spec.reference, description=spec.description.get(lang),
-                fix=spec.fix.get(lang) if spec.fix else None))
+                rule=rule.id, category=rule.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
+                reference=rule.reference, description=rule.description, fix=rule.fix))
     return found
 
 
@@ -574,7 +594,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         todo = sorted(todo + more)  # in the rubric's order (numbers are unique)
     for _n, ind in todo:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
-        detector = ind.spec.detector
+        detector = ind.detector
         if detector:
             spans = spans + (det[detector] if detector in det else _detect(scorer, detector, text, probe, det))
         if spans:
@@ -583,14 +603,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     if len(found) > 1 and _shares_dimension(found):
         by_dim: dict[str, list[tuple[int, int, str]]] = {}
         for ind, spans in found:
-            if ind.spec.detector is None:
-                by_dim.setdefault(ind.spec.dimension, []).extend((s, e, ind.spec.id) for s, e in spans)
+            if ind.detector is None:
+                by_dim.setdefault(ind.dimension, []).extend((s, e, ind.id) for s, e in spans)
         kept = []
         for ind, spans in found:
-            if ind.spec.detector is None:
-                others = by_dim[ind.spec.dimension]
+            if ind.detector is None:
+                others = by_dim[ind.dimension]
+                ind_id = ind.id
                 spans = [(s, e) for s, e in spans
-                         if not any(o_id != ind.spec.id and os <= s and e <= oe and (oe - os) > (e - s)
+                         if not any(o_id != ind_id and os <= s and e <= oe and (oe - os) > (e - s)
                                     for os, oe, o_id in others)]
             if spans:
                 kept.append((ind, spans))
@@ -605,13 +626,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     phrases: set[str] = set()
     cues = session.cues
     for ind, spans in found:
-        spec = ind.spec
-        fired.add(spec.id)
-        weight = spec.weight
+        fired.add(ind.id)
+        weight = ind.weight
         if ind.context_cues is not None:
             heard = not session.context_known or any(cue in cues for cue in ind.context_cues)
-            weight *= spec.context.in_context if heard else spec.context.out_of_context
-        if ind.sign > 0 and not spec.repeatable:
+            weight *= ind.in_context if heard else ind.out_of_context
+        if ind.sign > 0 and not ind.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
             phrases.update(said)
             uses = max(used_before.get(p, 0) for p in said) if used_before else 0
@@ -620,18 +640,18 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         # (fewer hits than `formula_repeats` cannot repeat a formula that often: not counted)
         repeats = (max(Counter(_core(folded[s:e]) for s, e in spans).values())
                    if len(spans) >= gaming.formula_repeats else 1)
-        if repeats >= gaming.formula_repeats and not spec.detector:
+        if repeats >= gaming.formula_repeats and not ind.detector:
             flags.formula_repeat = True
             # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
-            for dim_id in (spec.dimension, "clarity") if spec.dimension != "clarity" else ("clarity",):
+            for dim_id in (ind.dimension, "clarity") if ind.dimension != "clarity" else ("clarity",):
                 caps.append(Cap(dimension=dim_id, cap=gaming.formula_repeat_cap,
-                                                reason=f"formula repeated: {spec.id} ×{repeats}"))
-        d = spec.dimension
-        if spec.per_hit > 1:
-            weight *= min(len(spans), spec.per_hit)
+                                                reason=f"formula repeated: {ind.id} ×{repeats}"))
+        d = ind.dimension
+        if ind.per_hit > 1:
+            weight *= min(len(spans), ind.per_hit)
         if ind.sign > 0:
             pos[d] += weight
-            if not spec.detector:  # figures and dates are content, not keywords
+            if not ind.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
                 if len(spans) == 1:
                     s, e = spans[0]
@@ -642,10 +662,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                     bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
         else:
             neg[d] += weight
-        if spec.signal:
-            setattr(flags, spec.signal, True)
+        if ind.signal:
+            setattr(flags, ind.signal, True)
         shown = round(weight * ind.sign, 2)
-        polarity, ind_id = spec.polarity, spec.id
+        polarity, ind_id = ind.polarity, ind.id
         for s, e in spans[:3]:
             evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
 
@@ -821,9 +841,8 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
     """Two pattern indicators of one dimension fired (else no hit can be nested in another's)."""
     seen = set()
     for ind, _spans in found:
-        spec = ind.spec
-        if spec.detector is None:
-            if spec.dimension in seen:
+        if ind.detector is None:
+            if ind.dimension in seen:
                 return True
-            seen.add(spec.dimension)
+            seen.add(ind.dimension)
     return False

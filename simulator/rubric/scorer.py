@@ -109,8 +109,9 @@ def _wrapped(body: str) -> str:
 
 
 def _wrap(body: str) -> tuple[re.Pattern, int]:
-    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span)
-    return searcher(_wrapped(body))
+    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span);
+    # `_bounded` keeps the matches at a word start only, so the rewrite may skip the others
+    return searcher(_wrapped(body), word_start=True)
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:

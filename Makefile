@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[embedded,test]"
+	@$(PY) -c "from simulator.rubric import native; print('lexical scorer:', native.variant())"
 	touch $(STAMP)
 
 run: install

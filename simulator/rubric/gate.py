@@ -208,7 +208,7 @@ class LiteralIndex:
     part of an `eager` owner whose whole gate passes, at once; other owners' parts are run when asked.
 
     The literals a turn holds are one integer, a bit per literal of the index (`bits`); a gate is checked
-    with a mask per set (`gate_masks`), what `passes(gate, hits)` does on the set of literals.
+    with masks (`gate_mask`): what `passes(gate, hits)` does on the set of literals.
     """
 
     def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset()) -> None:

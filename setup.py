@@ -9,7 +9,6 @@ See docs/scorer-speed.md.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -40,9 +39,10 @@ NATIVE = _native()
 PATHS = [str((RUBRIC / f"{name}.py").relative_to(ROOT)) for name in NATIVE.HOT]
 
 
-def _write_stamp() -> None:
+def _write_stamp(path: Path) -> None:
     """The hashes of the sources compiled: at import, a stale build (a source edited since) is ignored."""
-    NATIVE.STAMP.write_text(json.dumps(NATIVE.source_hashes(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(NATIVE.source_hashes(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _ext_modules() -> list:
@@ -78,7 +78,9 @@ class OptionalBuildExt(build_ext):
             self._remove_outputs()
             _log(f"the C build of the scorer failed ({error}): it stays pure Python (same scores, slower)")
             return
-        _write_stamp()
+        # beside the extensions: the source tree (editable install, --inplace) or the tree packed in the wheel
+        stamp = NATIVE.STAMP.relative_to(ROOT)
+        _write_stamp(ROOT / stamp if self.inplace else Path(self.build_lib) / stamp)
         _log("scorer compiled with mypyc: " + ", ".join(NATIVE.HOT))
 
     def _remove_outputs(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from . import detectors
 from .loader import RubricFile
-from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
+from .models import DIMENSIONS, Rubric
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score

@@ -10,10 +10,15 @@ export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# the lexical scorer's hot modules are compiled with mypyc at install (setup.py): edit one, and the next
+# install compiles it again (until then the process runs its source: simulator/rubric/native.py)
+NATIVE_SOURCES := setup.py simulator/rubric/text.py simulator/rubric/gate.py simulator/rubric/detectors.py simulator/rubric/scorer.py
+
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e ".[embedded,test]"
+	@$(PY) -c "from simulator.rubric import native; print('lexical scorer:', native.variant())"
 	touch $(STAMP)
 
 run: install
@@ -37,4 +42,5 @@ bench: install
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
+	rm -f simulator/rubric/*.so simulator/rubric/_compiled.json

@@ -3,7 +3,9 @@
 Measured in one run against a baseline (the first stand-in scorer, `minimal_signals`),
 rounds interleaved so both see the same machine load; medians of the rounds. The
 machine is shared (2 cores), so absolute figures move from run to run; the ratio
-moves less.
+moves less. The scorer measured is the one installed (compiled by mypyc, or pure Python:
+`simulator/rubric/native.py` says which); the pure-Python scorer is measured in the same
+rounds too, so the gain of the compiled build is visible.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from simulator.debtor.signals import minimal_signals
+from simulator.rubric import native
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
 from simulator.rubric.scorer import Scorer
@@ -109,23 +112,38 @@ def load() -> str:
         return "unknown"
 
 
+def pure_scorer():
+    """The plain-Python scorer, loaded beside the one in use (`native.pure_module`); None when the scorer in
+    use is already pure Python (the same code: measuring it twice would say nothing)."""
+    if not native.is_compiled():
+        return None
+    return native.pure_module("scorer").Scorer(native.pure_module("loader").resolve_rubric("fr-default"))
+
+
 def run(rounds: int = 7, repeat: int = 4, cards: int = 41) -> dict:
     load_before = load()
     cpu = pin_one_core()
     pairs = corpus() * repeat
     scorer = Scorer(resolve_rubric("fr-default"))
+    pure = pure_scorer()
     rubric_pass(scorer, pairs[:50])  # warm-up: compiled patterns, caches
+    if pure is not None:
+        rubric_pass(pure, pairs[:50])
     baseline_pass(pairs[:50])
-    rubric_rates, baseline_rates = [], []
-    for _ in range(rounds):  # interleaved: both see the same load
+    rubric_rates, baseline_rates, pure_rates = [], [], []
+    for _ in range(rounds):  # interleaved: all see the same load
         rubric_rates.append(len(pairs) / rubric_pass(scorer, pairs))
+        if pure is not None:
+            pure_rates.append(len(pairs) / rubric_pass(pure, pairs))
         baseline_rates.append(len(pairs) / baseline_pass(pairs))
     base = corpus()
     call = [base[(7 * i) % len(base)] for i in range(30)]
     card_ms = sorted(scorecard_once(scorer, call) * 1000 for _ in range(cards))
     rubric_rate = statistics.median(rubric_rates)
     baseline_rate = statistics.median(baseline_rates)
+    pure_rate = statistics.median(pure_rates) if pure_rates else None
     return {
+        "variant": native.variant(), "pure_turns_per_s": pure_rate,
         "cpu": cpu, "turns": len(pairs), "rounds": rounds,
         "rubric_turns_per_s": rubric_rate, "baseline_turns_per_s": baseline_rate,
         "ratio": rubric_rate / baseline_rate,
@@ -140,15 +158,20 @@ def render(r: dict) -> str:
     ok_rate = "meets" if r["rubric_turns_per_s"] >= GOAL_TURNS_PER_S else "misses"
     ok_card = "meets" if r["scorecard_ms"] < GOAL_SCORECARD_MS else "misses"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    pure = r.get("pure_turns_per_s")
+    pure_rows = (f"""
+| the pure-Python scorer in the same run (same code, not compiled) | {pure:,.0f} turns/s ({1e6 / pure:.0f} µs/turn) | | |
+| ratio compiled ÷ pure Python | **{r['rubric_turns_per_s'] / pure:.2f}×** | | |""" if pure else "")
     return f"""{SECTION}
 
 Measured {when} on {machine()}; commit {commit()}; pinned to CPU {r['cpu']} (`os.sched_setaffinity`).
 Load average (1 / 5 / 15 min, as `uptime` shows) {r['load'][0]} before the run, {r['load'][1]} after.
+Scorer measured: **{r['variant']}** (`simulator/rubric/native.py`).
 `make bench` (= `python -m benchmarks`) rewrites this section.
 
 | measure | median | goal | |
 |---|---|---|---|
-| agent turns scored per second, one core (`fr-default`, {r['turns']} turns × {r['rounds']} rounds) | **{r['rubric_turns_per_s']:,.0f}** ({r['rubric_us_per_turn']:.0f} µs/turn; rounds {r['rubric_spread'][0]:,.0f}–{r['rubric_spread'][1]:,.0f}) | ≥ {GOAL_TURNS_PER_S:,} | {ok_rate} |
+| agent turns scored per second, one core (`fr-default`, {r['turns']} turns × {r['rounds']} rounds) | **{r['rubric_turns_per_s']:,.0f}** ({r['rubric_us_per_turn']:.0f} µs/turn; rounds {r['rubric_spread'][0]:,.0f}–{r['rubric_spread'][1]:,.0f}) | ≥ {GOAL_TURNS_PER_S:,} | {ok_rate} |{pure_rows}
 | baseline in the same run: `minimal_signals` (the first stand-in scorer) | {r['baseline_turns_per_s']:,.0f} turns/s | | |
 | ratio rubric ÷ baseline | **{r['ratio']:.2f}×** | | |
 | 30-turn call: score every agent turn + build the scorecard | **{r['scorecard_ms']:.1f} ms** (p90 {r['scorecard_p90_ms']:.1f} ms) | < {GOAL_SCORECARD_MS:.0f} ms | {ok_card} |

@@ -197,6 +197,36 @@ def test_text_measures_and_detectors_equal_their_plain_versions():
 
 
 @pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
+def test_probe_literals_and_gate_masks_are_the_plain_ones(rubric_id):
+    """The probe's literals (a bit mask) are every gate literal the folded turn holds, found with `in`; a
+    gate checked on masks (`gate_mask`) passes exactly when `passes` passes on that set."""
+    from simulator.rubric.gate import DIGIT, passes
+
+    for lang in ("fr", "en"):
+        scorer = Scorer(resolve_rubric(rubric_id), lang)
+        for index, probe_of in ((scorer.literals, scorer.probe), (scorer.cue_literals, scorer.probe_debtor)):
+            gates = {gate for owner_id in index.owner_masks
+                     for owner in [o for o in _owners(scorer) if id(o) == owner_id] for _r, gate, _g in owner.parts}
+            for text in TEXTS[::3]:
+                folded = T.fold(text)
+                plain = {lit for lit in index.bits if lit != DIGIT and lit in folded}
+                if DIGIT in index.bits and any(c in "0123456789" for c in folded):
+                    plain.add(DIGIT)
+                probe = probe_of(text)
+                assert probe.hits == plain, text
+                for gate in gates:
+                    need, multi = index.gate_mask(gate)
+                    by_mask = probe.mask & need == need and all(probe.mask & m for m in multi)
+                    assert by_mask == passes(gate, plain), (gate, text)
+
+
+def _owners(scorer) -> list:
+    return [o for o in [i.regex for i in scorer.indicators] + [s.regex for s in scorer.stages]
+            + [x for r in scorer.rules for x in (r.regex, r.trigger, r.unless, *r.near)]
+            + list(scorer.cues.values()) + list(scorer.builtin.values()) if o is not None]
+
+
+@pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
 def test_gates_pass_on_every_match(rubric_id):
     """A text made to match a pattern (its spaces widened to runs of whitespace, words around it) passes
     the pattern's literal gate and the ungated alternation's: a gate only ever skips texts that cannot match."""

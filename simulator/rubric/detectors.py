@@ -10,6 +10,8 @@ cost nothing.
 
 from __future__ import annotations
 
+from typing import Final
+
 import re
 
 from ..debtor import proposals as P
@@ -18,12 +20,12 @@ from .text import _in_cp1252
 
 Span = tuple[int, int]
 
-_WEEKDAY = "(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
-_MONTH = "(" + "|".join(sorted(P.MONTHS, key=len, reverse=True)) + ")"
-_SMALL = "([0-9]+|un|une|deux|trois|quatre|cinq|six|sept|huit|dix|quinze|one|two|three|four|five|seven|ten|fourteen|thirty)"
+_WEEKDAY: Final = "(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_MONTH: Final = "(" + "|".join(sorted(P.MONTHS, key=len, reverse=True)) + ")"
+_SMALL: Final = "([0-9]+|un|une|deux|trois|quatre|cinq|six|sept|huit|dix|quinze|one|two|three|four|five|seven|ten|fourteen|thirty)"
 
 # folded-text patterns (lower case, no accents); the scorer compiles them with word boundaries
-DATE_PATTERNS: tuple[str, ...] = (
+DATE_PATTERNS: Final[tuple[str, ...]] = (
     rf"((le|ce|d ici|avant|au plus tard|by|on|this|next|before) )?{_WEEKDAY}( prochain)?( [0-9]{{1,2}}(er)?( {_MONTH})?)?",
     rf"[0-9]{{1,2}}(er|st|nd|rd|th)? {_MONTH}( [0-9]{{4}})?",
     rf"{_MONTH} [0-9]{{1,2}}(st|nd|rd|th)?",
@@ -35,37 +37,37 @@ DATE_PATTERNS: tuple[str, ...] = (
     r"debut du mois prochain|la semaine prochaine|next week",
     rf"(dans|d ici|sous|within|in) {_SMALL} (jours?|semaines?|mois|days?|weeks?|months?)",
 )
-INSTALMENT_PATTERNS: tuple[str, ...] = (
+INSTALMENT_PATTERNS: Final[tuple[str, ...]] = (
     r"(en|in|sur|over) ([0-9]+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|vingt|two|three|four|five|six|"
     r"seven|eight|nine|ten|eleven|twelve) (fois|versements?|mensualites?|echeances?|instal?lments?|payments?|mois|months?)",
     r"([0-9]+|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|two|three|four|five|six|seven|eight|nine|ten|"
     r"eleven|twelve) (mensualites|echeances|versements|instal?lments|monthly payments)",
 )
 
-_DIGIT = re.compile(r"\d")
-_ASCII_DIGIT = re.compile(r"[0-9]")
-_CURRENCY = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres? sterling|dollars?|usd|gbp)\b")
-_NUMBER_WORD = re.compile(r"[a-z]+")
-_INVOICE = re.compile(
+_DIGIT: Final = re.compile(r"\d")
+_ASCII_DIGIT: Final = re.compile(r"[0-9]")
+_CURRENCY: Final = re.compile(r"€|£|\$|\b(?:euros?|eur|pounds?|livres? sterling|dollars?|usd|gbp)\b")
+_NUMBER_WORD: Final = re.compile(r"[a-z]+")
+_INVOICE: Final = re.compile(
     r"(?<![\w-])(?:[A-Z]{1,5}[-/]?\d{2,}(?:[-/]\d+)*|\d{4,}[-/]\d+)(?![\w-])"
     r"|(?i:facture|invoice|dossier|contrat|account)\s+(?:n°\s*|no\.?\s*|num[eé]ro\s+|number\s+|#\s*)\d[\w-]*"
 )
-_INVOICE_HINT = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
+_INVOICE_HINT: Final = re.compile(r"[A-Z][-/]?\d|\d[-/]\d|[nN]°|[nN]um[eé]ro|[nN]umber|#|[nN]o\.")
 # its alternatives, each searched on its own (a text matches the hint when it matches one of them; each
 # starts with a literal or a class, which `re` scans for quickly, unlike the alternation as a whole)
-_INVOICE_HINT_PARTS = (r"[A-Z][-/]?\d", r"\d[-/]\d", r"[nN]°", r"[nN]um[eé]ro", r"[nN]umber", r"#", r"[nN]o\.")
+_INVOICE_HINT_PARTS: Final = (r"[A-Z][-/]?\d", r"\d[-/]\d", r"[nN]°", r"[nN]um[eé]ro", r"[nN]umber", r"#", r"[nN]o\.")
 assert "|".join(_INVOICE_HINT_PARTS) == _INVOICE_HINT.pattern, "keep _INVOICE_HINT_PARTS the hint's alternatives"
-_QUESTION = re.compile(r"[^.!?…\n]*\?")
+_QUESTION: Final = re.compile(r"[^.!?…\n]*\?")
 # `_QUESTION` matches a run of non-stop characters ending with "?": the run starts right after the stop
 # character before it. Scanning the stop characters finds the same spans without trying every position.
-_STOP = re.compile(r"[.!?…\n]")
+_STOP: Final = re.compile(r"[.!?…\n]")
 # every `_CURRENCY` match contains one of these: no need to run it on a text with none
-_CURRENCY_HINTS = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "gbp")
-_CURRENCY_HINT = re.compile("|".join(re.escape(h) for h in _CURRENCY_HINTS))  # one scan for them all
+_CURRENCY_HINTS: Final = ("€", "£", "$", "eur", "pound", "livre", "dollar", "usd", "gbp")
+_CURRENCY_HINT: Final = re.compile("|".join(re.escape(h) for h in _CURRENCY_HINTS))  # one scan for them all
 # the same patterns, searched faster (same matches: see gate.searcher)
-_CURRENCY_SEARCH = searcher(_CURRENCY.pattern)
-_INVOICE_HINT_SEARCHES = tuple(searcher(part)[0] for part in _INVOICE_HINT_PARTS)
-_DIGIT_RUN = re.compile(r"\d+")
+_CURRENCY_SEARCH: Final = searcher(_CURRENCY.pattern)
+_INVOICE_HINT_SEARCHES: Final = tuple(searcher(part)[0] for part in _INVOICE_HINT_PARTS)
+_DIGIT_RUN: Final = re.compile(r"\d+")
 
 
 def _digit_amounts(folded: str, start: int):
@@ -119,6 +121,7 @@ def amounts(folded: str) -> list[Span]:
     """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
     digit = _first_digit(folded)
     has_digit = digit is not None
+    first = digit.start() if digit is not None else 0
     has_currency = (_CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
     if not has_digit and not has_currency:
@@ -128,7 +131,7 @@ def amounts(folded: str) -> list[Span]:
         if has_currency:
             spans.extend(m.span() for m in P._PREFIX_AMOUNT.finditer(folded))
         # a digit amount starts with a digit: search from the first one (the look-behind still sees before it)
-        for m in _digit_amounts(folded, digit.start()):
+        for m in _digit_amounts(folded, first):
             _whole, _cents, kilo, currency = m.groups()
             if not (kilo or currency) or any(s <= m.start() < e for s, e in spans):
                 continue

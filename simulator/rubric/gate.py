@@ -25,27 +25,28 @@ together as the ungated alternation is decided by the first version's rule
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Iterable, Set as AbstractSet
+from typing import Any, Final
 
-try:  # Python 3.11+
-    from re import _constants as _c, _parser as _p
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants as _c
-    import sre_parse as _p
+# the parser of `re` (private modules of the standard library: typed Any, read only when a rubric is compiled)
+_c: Any = importlib.import_module("re._constants")
+_p: Any = importlib.import_module("re._parser")
 
-_MIN = 2
+_MIN: Final = 2
 # frequent words make poor gates: when a pattern offers another literal, prefer it
-_COMMON = frozenset("""
+_COMMON: Final = frozenset("""
 je tu il elle on nous vous ils elles me te se le la les un une des de du au aux et ou est etes ai as a pas ne
 que qui quoi ce ca cela c est pour par sur dans avec en y bien tout tous plus moins tres oui non mais donc
 the a an to of and or is are you your i we it be do not for on in with at that this so can will me my our
 """.split())
 
-Gate = tuple  # of frozensets: a match contains one literal of *each* set
+Gate = tuple[frozenset[str], ...]  # a match contains one literal of *each* set
 # A pseudo-literal: "some ASCII digit". A class of digits ("[0-9]", "[0-9]{1,2}") promises one; a turn
 # holds it when one of its words holds a digit. (No pattern can spell it: it starts with a NUL.)
-DIGIT = "\x00digit"
-_DIGITS = frozenset("0123456789")
+DIGIT: Final = "\x00digit"
+_DIGITS: Final = frozenset("0123456789")
 
 
 def _digit_class(av) -> bool:
@@ -113,7 +114,7 @@ def _candidates(items, minimum: int = _MIN, digits: bool = True, extended: bool 
         elif op is _c.BRANCH:
             best = [_best(_candidates(branch.data, minimum, digits, extended)) for branch in av[1]]
             if best and all(best):
-                candidates.append(frozenset().union(*best))
+                candidates.append(frozenset().union(*[b for b in best if b is not None]))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
             low, _high, sub = av
             if low >= 1:
@@ -173,115 +174,182 @@ def substrings_pass(gate: Gate | None, text: str) -> bool:
     return True
 
 
-def passes(gate: Gate, hits: set[str]) -> bool:
+def passes(gate: Gate, hits: AbstractSet[str]) -> bool:
     for lits in gate:
         if lits.isdisjoint(hits):
             return False
     return True
 
 
-_WORD = re.compile(r"\w+")
+_WORD: Final = re.compile(r"\w+")
+
+
+class _Part:
+    """An eager part of a `LiteralIndex`: a pattern run in the probe when its whole gate passes."""
+
+    def __init__(self, owner: int, regex: re.Pattern[str], need: int, multi: tuple[int, ...],
+                 again: frozenset[str] | None, again_bits: tuple[tuple[str, int], ...], group: int) -> None:
+        self.owner = owner  # the owner's key (`id`)
+        self.regex = regex
+        self.need = need  # the bits of the gate's other one-literal sets: all must be hit
+        self.multi = multi  # the gate's other sets of several literals, as masks: each must be hit
+        # the first set when it holds no pseudo-literal: a further match needs one of them further on
+        self.again = again
+        self.again_bits = again_bits  # its literals with their bits
+        self.group = group  # the group holding the span (see `searcher`)
 
 
 class LiteralIndex:
     """The gated pattern parts of a set of compiled patterns, indexed by the literals of their gates.
 
-    `owners` are compiled alternatives (the scorer's `_Re`: `.parts` = ((regex, gate), …)). A turn's
+    `owners` are compiled alternatives (the scorer's `_Re`: `.parts` = ((regex, gate, group), …)). A turn's
     probe finds every gate literal it contains in one pass over its words (each word's literals, and the
     parts they open, are learnt once: the vocabulary of calls is small), then runs the regex of every
     part of an `eager` owner whose whole gate passes, at once; other owners' parts are run when asked.
+
+    The literals a turn holds are one integer, a bit per literal of the index (`bits`); a gate is checked
+    with masks (`gate_mask`): what `passes(gate, hits)` does on the set of literals.
     """
 
-    def __init__(self, owners=(), eager: set[int] = frozenset()):
+    def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset()) -> None:
         unique = list({id(o): o for o in owners if o is not None}.values())
         literals: set[str] = set()
-        opens: dict[str, set[int]] = {}
-        # eager parts, by number: (owner key, regex, the gate's other sets: its first set opened it, the first set
-        # when it holds no pseudo-literal: a further match needs one of them further on, the span's group)
-        self.parts: list[tuple[int, re.Pattern, tuple[frozenset[str], ...], frozenset[str] | None, int]] = []
         for owner in unique:
-            for regex, gate, group in owner.parts:
+            for _regex, gate, _group in owner.parts:
                 for lits in gate:
                     literals.update(lits)
-                if id(owner) in eager:
-                    number = len(self.parts)
-                    self.parts.append((id(owner), regex, gate[1:], None if DIGIT in gate[0] else gate[0], group))
-                    for lit in gate[0]:
-                        opens.setdefault(lit, set()).add(number)
+        # short literals first: they are the frequent ones, and a turn's mask stays short
+        self.bits: dict[str, int] = {lit: 1 << n for n, lit in enumerate(sorted(literals, key=lambda x: (len(x), x)))}
+        self.owner_masks: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+        opens: dict[str, set[int]] = {}
+        self.parts: list[_Part] = []  # the eager parts, by number
+        for owner in unique:
+            self.owner_masks[id(owner)] = [self.gate_mask(gate) for _regex, gate, _group in owner.parts]
+            if id(owner) not in eager:
+                continue
+            for regex, gate, group in owner.parts:
+                number = len(self.parts)
+                need, multi = self.gate_mask(gate[1:])
+                again = None if DIGIT in gate[0] else gate[0]
+                again_bits = tuple((lit, self.bits[lit]) for lit in sorted(again)) if again is not None else ()
+                self.parts.append(_Part(id(owner), regex, need, multi, again, again_bits, group))
+                for lit in gate[0]:
+                    opens.setdefault(lit, set()).add(number)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
         self.digit = DIGIT in literals
         literals.discard(DIGIT)
         self.word_literals = frozenset(lit for lit in literals if _WORD.fullmatch(lit))
         self.other_literals = tuple(sorted(lit for lit in literals if lit not in self.word_literals))
-        self._other_opens = {lit: frozenset(opens.get(lit, ())) for lit in self.other_literals}
+        self._others = tuple((lit, self.bits[lit], frozenset(opens.get(lit, ()))) for lit in self.other_literals)
         self._opens = {lit: frozenset(parts) for lit, parts in opens.items()}
         self.max_len = max((len(lit) for lit in self.word_literals), default=0)
-        self._lits_by_word: dict[str, frozenset[str]] = {}
+        self._lits_by_word: dict[str, int] = {}  # word -> mask of its literals
         self._opened_by_word: dict[str, frozenset[int]] = {}
 
-    def _learn(self, word: str) -> tuple[frozenset[str], frozenset[int]]:
-        """The literals inside one whitespace-separated token, and the eager parts they open."""
+    def gate_mask(self, gate: Gate) -> tuple[int, tuple[int, ...]]:
+        """(the bits of the gate's one-literal sets, the masks of its other sets): `passes(gate, hits)` is
+        `mask & need == need and all(mask & m for m in multi)` for the mask of `hits`."""
+        need = 0
+        multi = []
+        for lits in gate:
+            if len(lits) == 1:
+                need |= self.bits[next(iter(lits))]
+            else:
+                m = 0
+                for lit in lits:
+                    m |= self.bits[lit]
+                multi.append(m)
+        return need, tuple(multi)
+
+    def literals_of(self, mask: int) -> frozenset[str]:
+        """The literals whose bits `mask` holds."""
+        return frozenset(lit for lit, bit in self.bits.items() if mask & bit)
+
+    def _learn(self, word: str) -> tuple[int, frozenset[int]]:
+        """The literals inside one whitespace-separated token (a mask), and the eager parts they open."""
         lits, top, n = self.word_literals, self.max_len, len(word)
-        found = frozenset(word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1)
-                          if word[i:j] in lits)
+        found = {word[i:j] for i in range(n) for j in range(i + _MIN, min(n, i + top) + 1) if word[i:j] in lits}
         if self.digit and not _DIGITS.isdisjoint(word):
-            found |= {DIGIT}
+            found.add(DIGIT)
+        mask = 0
+        bits = self.bits
+        for lit in found:
+            mask |= bits[lit]
         opens = self._opens
-        opened = frozenset().union(*(opens[lit] for lit in found if lit in opens))
+        opened = frozenset().union(*[opens[lit] for lit in found if lit in opens])
         if len(self._lits_by_word) < 200_000:  # the vocabulary of calls is small; the bound is a safety net
             # (opened parts first: a word in `_lits_by_word` has its parts, for a probe in another thread)
             self._opened_by_word[word] = opened
-            self._lits_by_word[word] = found
-        return found, opened
+            self._lits_by_word[word] = mask
+        return mask, opened
 
-    def hits(self, text: str) -> set[str]:
+    def hits(self, text: str) -> frozenset[str]:
         return self.probe(text).hits
 
-    def probe(self, text: str) -> "Probe":
+    def probe(self, text: str) -> Probe:
         """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
         token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
         tokens = set(text.split())
         lits_by_word = self._lits_by_word
+        opened_by_word = self._opened_by_word
         for word in tokens.difference(lits_by_word):  # words not seen before (rare after a few calls)
             self._learn(word)
-        try:  # in C: no Python step per word
-            hits = set().union(*map(lits_by_word.__getitem__, tokens))
-            opened = set().union(*map(self._opened_by_word.__getitem__, tokens))
+        mask = 0
+        opened: set[int] = set()
+        try:
+            for word in tokens:
+                mask |= lits_by_word[word]
+            opened = opened.union(*map(opened_by_word.__getitem__, tokens))  # in C: no Python step per word
         except KeyError:  # the tables are full and a word was not kept: read every word the slow way
-            learnt = [self._learn(word) for word in tokens]
-            hits = set().union(*(lits for lits, _ in learnt))
-            opened = set().union(*(parts for _, parts in learnt))
-        for lit in self.other_literals:
+            mask = 0
+            for word in tokens:
+                word_mask, word_opened = self._learn(word)
+                mask |= word_mask
+                opened |= word_opened
+        for lit, bit, opens in self._others:
             if lit in text:
-                hits.add(lit)
-                opened |= self._other_opens[lit]
+                mask |= bit
+                opened |= opens
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
         for number in opened:
-            owner, regex, rest, again, group = parts[number]
-            for lits in rest:
-                if lits.isdisjoint(hits):
-                    break
-            else:
-                m = regex.search(text)
-                if m is None:
+            part = parts[number]
+            need = part.need
+            if mask & need != need:
+                continue
+            multi = part.multi
+            if multi:
+                missing = False
+                for m in multi:
+                    if not mask & m:
+                        missing = True
+                        break
+                if missing:
                     continue
-                s, e = m.span(group)
-                if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
-                        and text.find(next(iter(again)), max(e, s + 1)) == -1):
-                    spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
+            regex = part.regex
+            first = regex.search(text)
+            if first is None:
+                continue
+            group = part.group
+            s, e = first.span(group)
+            again = part.again
+            if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
+                    and text.find(next(iter(again)), max(e, s + 1)) == -1):
+                spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
+            else:
+                needs = {lit for lit, bit in part.again_bits if mask & bit} if again is not None else None
+                spans = bounded(regex, text, 0, len(text), first, needs, group)
+            if spans:
+                owner = part.owner
+                if owner in found:
+                    found[owner].extend(spans)
                 else:
-                    spans = bounded(regex, text, 0, len(text), m, again and hits.intersection(again), group)
-                if spans:
-                    if owner in found:
-                        found[owner].extend(spans)
-                    else:
-                        found[owner] = spans
-        return Probe(text, hits, found, self)
+                    found[owner] = spans
+        return Probe(text, mask, found, self)
 
 
-def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | None = None,
-            needs: set[str] | None = None, group: int = 0) -> list[tuple[int, int]]:
+def bounded(regex: re.Pattern[str], text: str, start: int, end: int, m: re.Match[str] | None = None,
+            needs: AbstractSet[str] | None = None, group: int = 0) -> list[tuple[int, int]]:
     """Every match of `regex` in text[start:end] that starts at a word boundary (`m`: the first search's
     result, when the caller already ran it; `needs`: literals one of which every match contains, so the
     search stops when none is left further on; `group`: the group holding the match, see `searcher`)."""
@@ -303,7 +371,7 @@ def bounded(regex: re.Pattern, text: str, start: int, end: int, m: re.Match | No
     return spans
 
 
-def _left(needs: set[str] | None, text: str, pos: int) -> bool:
+def _left(needs: AbstractSet[str] | None, text: str, pos: int) -> bool:
     """Whether one of `needs` occurs at or after `pos` (None: cannot tell, say yes)."""
     if needs is None:
         return True
@@ -314,15 +382,18 @@ def _left(needs: set[str] | None, text: str, pos: int) -> bool:
 
 
 class Probe:
-    """A folded turn, the gate literals it contains, and the matches of the eager parts that passed."""
+    """A folded turn, the gate literals it contains (`mask`), and the matches of the eager parts that passed."""
 
-    __slots__ = ("text", "hits", "found", "index")
-
-    def __init__(self, text: str, hits: set[str], found: dict[int, list[tuple[int, int]]], index: LiteralIndex):
+    def __init__(self, text: str, mask: int, found: dict[int, list[tuple[int, int]]], index: LiteralIndex) -> None:
         self.text = text
-        self.hits = hits
+        self.mask = mask  # the bits (`index.bits`) of the gate literals the text holds
         self.found = found  # owner key -> spans of its parts (unsorted, may overlap)
         self.index = index
+
+    @property
+    def hits(self) -> frozenset[str]:
+        """The gate literals the text holds."""
+        return self.index.literals_of(self.mask)
 
     def passes(self, gate: Gate | None) -> bool:
         return gate is None or passes(gate, self.hits)
@@ -337,7 +408,7 @@ class Probe:
 # look-behind steps back onto it and a look-ahead runs P there, capturing its match in group 1. P matches
 # at a position exactly when the rewrite does, with the same span (group 1): the caller continues its
 # search itself (`bounded`), so the one-character match of the rewrite changes nothing.
-_FIRST_MAX = 64  # a wider class skips little
+_FIRST_MAX: Final = 64  # a wider class skips little
 
 
 def _class_chars(av) -> set[str] | None:
@@ -435,8 +506,13 @@ def _has(items, ops) -> bool:
     return False
 
 
-def searcher(pattern: str) -> tuple[re.Pattern, int]:
-    """`pattern` compiled for searching, and the group holding a match's span (0, or 1 when rewritten)."""
+def searcher(pattern: str, word_start: bool = False) -> tuple[re.Pattern, int]:
+    """`pattern` compiled for searching, and the group holding a match's span (0, or 1 when rewritten).
+
+    `word_start`: a rewritten pattern also skips the matches that start right after a word character (a
+    negative look-behind for one before the look-ahead), which `bounded` drops anyway: the spans it returns
+    are the same, and `re` does not run the pattern inside every word holding one of its first letters. (A
+    pattern left as it is keeps its fast start: a look-behind in front would stop `re` from skipping.)"""
     compiled = re.compile(pattern)
     try:
         parsed = _p.parse(pattern)
@@ -451,7 +527,8 @@ def searcher(pattern: str) -> tuple[re.Pattern, int]:
         return compiled, 0
     cls = "".join("\\" + c if c in "\\]^-[" else c for c in sorted(first))
     try:
-        return re.compile(f"[{cls}](?<=(?=({pattern}))(?s:.))"), 1
+        before = r"(?<!\w)" if word_start else ""
+        return re.compile(f"[{cls}](?<={before}(?=({pattern}))(?s:.))"), 1
     except re.error:
         return compiled, 0
 

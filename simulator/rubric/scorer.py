@@ -18,124 +18,50 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from pydantic import BaseModel, Field
+from typing import Any, Final
 
 from . import detectors
 from .loader import RubricFile
-from .models import DIMENSIONS, Indicator, Rubric, Rule, Stage
-from .gate import (LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, passes, searcher,
+from .models import DIMENSIONS, Rubric
+from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
+from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
-
-# --- what a scored turn looks like (stored in turns.score_json) -----------------------------------------
-# The parts of a scored turn are plain dataclasses (the hot path builds several per turn; pydantic
-# serialises them inside TurnScore all the same).
-@dataclass(slots=True)
-class Evidence:
-    dimension: str
-    start: int
-    end: int
-    text: str
-    polarity: str
-    indicator: str
-    weight: float  # points counted after context, repetition and diminishing returns
-
-
-@dataclass(slots=True)
-class Violation:
-    rule: str
-    category: str
-    start: int
-    end: int
-    text: str
-    reference: str
-    description: str = ""
-    fix: str | None = None
-
-
-@dataclass(slots=True)
-class Flags:
-    hostile: bool = False
-    shouting: bool = False
-    long_turn: bool = False
-    repeated: bool = False
-    formula_repeat: bool = False
-    stuffing: bool = False
-    missed_cue: bool = False
-    many_questions: bool = False
-    long_sentences: bool = False
-    reformulation: bool = False
-    question: bool = False
-    callback: bool = False
-    dispute_logged: bool = False
-    violation: bool = False
-
-
-@dataclass(slots=True)
-class Cap:
-    dimension: str
-    cap: int
-    reason: str
-
-
-@dataclass(slots=True)
-class Metrics:
-    words: int
-    sentences: int
-    mean_sentence_words: float
-    questions: int
-    upper_ratio: float
-    readability: dict | None = None
-
-
-class TurnScore(BaseModel):
-    rubric: str = Field(description="id@version of the rubric that scored the turn.")
-    language: str
-    scores: dict[str, int] = Field(description="1–5 per dimension.")
-    raw: dict[str, float] = Field(description="Unrounded scores after caps.")
-    evidence: list[Evidence] = Field(default_factory=list)
-    tips: dict[str, str] = Field(default_factory=dict, description="One tip per weak dimension, in the call's language.")
-    violations: list[Violation] = Field(default_factory=list)
-    stage: str | None = None
-    stages: list[str] = Field(default_factory=list)
-    debtor_cues: list[str] = Field(default_factory=list, description="Cues heard in the debtor's last turn.")
-    flags: Flags = Field(default_factory=Flags)
-    caps: list[Cap] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list, description="Measured parts of the score, in words.")
-    metrics: Metrics | None = None
-    scoring: str = "lexical"
-    lexical: dict[str, int] | None = Field(None, description="The lexical scores, when a judge changed them.")
-    judge: dict | None = None
-
-    def to_json(self) -> dict:
-        return self.model_dump(mode="json")
+__all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "TurnScore", "Violation", "score_turn"]
 
 
 # --- the compiled rubric -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class _Re:
     """Alternative patterns, each with its literal gate (see `gate.py`): only patterns whose
     gate passes are run; the ungated ones are run as one alternation."""
 
-    parts: tuple[tuple[re.Pattern, tuple[frozenset[str], ...], int], ...]  # (regex, gate, group of the span)
-    rest: re.Pattern | None
-    gate: frozenset[str] | None  # of the whole (any part's first set): None when some part has no gate
-    rest_gate: tuple[frozenset[str], ...] | None = None  # substrings `rest` needs (`char_gate`)
-    rest_group: int = 0
-    sources: tuple[str, ...] = ()  # the plain patterns of the parts, then of `rest` (tests compare with them)
+    def __init__(self, parts: tuple[tuple[re.Pattern[str], Gate, int], ...], rest: re.Pattern[str] | None,
+                 gate: frozenset[str] | None, rest_gate: Gate | None = None, rest_group: int = 0,
+                 sources: tuple[str, ...] = ()) -> None:
+        self.parts = parts  # (regex, gate, group of the span)
+        self.rest = rest
+        self.gate = gate  # of the whole (any part's first set): None when some part has no gate
+        self.rest_gate = rest_gate  # substrings `rest` needs (`char_gate`)
+        self.rest_group = rest_group
+        self.sources = sources  # the plain patterns of the parts, then of `rest` (tests compare with them)
+
+    def __repr__(self) -> str:
+        return f"_Re({self.sources!r})"
 
     def spans(self, probe: Probe, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
         text = probe.text
+        found: list[tuple[int, int]]
         if start == 0 and (end is None or end == len(text)):
             # the whole turn: the probe ran the eager parts already; others run now, once per turn
-            found = probe.found.get(id(self))
-            if found is None:
+            known = probe.found.get(id(self))
+            if known is None:
                 if id(self) in probe.index.eager:
-                    found = ()
+                    found = []
                 else:
                     found = probe.found[id(self)] = self._run(probe, 0, len(text))
+            else:
+                found = known
             if self.rest is not None and substrings_pass(self.rest_gate, text):
                 found = [*found, *_bounded(self.rest, text, 0, len(text), self.rest_group)]
         else:
@@ -156,15 +82,22 @@ class _Re:
         return list(found)
 
     def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
-        """The gated parts whose whole gate passes, run on text[start:end]."""
-        found = []
-        hits = probe.hits
-        for regex, gate, group in self.parts:
-            if passes(gate, hits):
+        """The gated parts whose whole gate passes (`passes`, on the probe's mask), run on text[start:end]."""
+        found: list[tuple[int, int]] = []
+        mask = probe.mask
+        for (regex, _gate, group), (need, multi) in zip(self.parts, probe.index.owner_masks[id(self)]):
+            if mask & need != need:
+                continue
+            missing = False
+            for m in multi:
+                if not mask & m:
+                    missing = True
+                    break
+            if not missing:
                 found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
-    def search(self, probe: Probe, start: int = 0, end: int | None = None):
+    def search(self, probe: Probe, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
         spans = self.spans(probe, start, end)
         return spans[0] if spans else None
 
@@ -176,8 +109,9 @@ def _wrapped(body: str) -> str:
 
 
 def _wrap(body: str) -> tuple[re.Pattern, int]:
-    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span)
-    return searcher(_wrapped(body))
+    # `searcher` rewrites a pattern `re` would try at every position (see gate.py): (compiled, group of the span);
+    # `_bounded` keeps the matches at a word start only, so the rewrite may skip the others
+    return searcher(_wrapped(body), word_start=True)
 
 
 def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0) -> list[tuple[int, int]]:
@@ -188,14 +122,18 @@ def _bounded(regex: re.Pattern, text: str, start: int, end: int, group: int = 0)
 def _compile(patterns: tuple[str, ...]) -> _Re | None:
     if not patterns:
         return None
-    parts, rest, kept = [], [], []
+    parts: list[tuple[re.Pattern[str], Gate, int]] = []
+    rest: list[str] = []
+    kept: list[str] = []
     for folded in (fold_pattern(p) for p in patterns):
         if not has_literal(folded):  # the ungated patterns, run as one alternation (see gate.has_literal)
             rest.append(folded)
         else:
             kept.append(folded)
-            parts.append((*_wrap(folded), literal_gate(folded) or literal_gate(folded, extended=False)))
-    parts = [(regex, gate, group) for regex, group, gate in parts]
+            regex, group = _wrap(folded)
+            gate = literal_gate(folded) or literal_gate(folded, extended=False)
+            assert gate is not None  # has_literal: the first version's gate holds a literal
+            parts.append((regex, gate, group))
     whole = None if rest else frozenset().union(*(g[0] for _, g, _ in parts))
     joined = "|".join(f"(?:{p})" for p in rest)
     rest_regex, rest_group = _wrap(joined) if rest else (None, 0)
@@ -203,62 +141,77 @@ def _compile(patterns: tuple[str, ...]) -> _Re | None:
     return _Re(tuple(parts), rest_regex, whole, char_gate(joined) if rest else None, rest_group, sources)
 
 
-@dataclass(frozen=True)
 class _Ind:
-    spec: Indicator
-    regex: _Re | None
-    sign: int
+    def __init__(self, spec: Any, regex: _Re | None, sign: int) -> None:
+        self.spec = spec  # the rubric's Indicator
+        self.regex = regex
+        self.sign = sign
+        # computed once, read in every turn
+        self.always: bool = spec.detector is not None or self.rest is not None  # looked at in every turn
+        self.key: int = id(regex) if regex is not None else 0  # the probe's key of its patterns
+        self.context_cues: tuple[str, ...] | None = tuple(spec.context.cues) if spec.context else None
+        # the spec's fields read in every turn, as plain attributes (a pydantic attribute costs more)
+        self.id: str = spec.id
+        self.dimension: str = spec.dimension
+        self.polarity: str = spec.polarity
+        self.detector: str | None = spec.detector
+        self.weight: Any = spec.weight
+        self.repeatable: bool = spec.repeatable
+        self.per_hit: Any = spec.per_hit
+        self.signal: str | None = spec.signal
+        self.in_context: Any = spec.context.in_context if spec.context else None
+        self.out_of_context: Any = spec.context.out_of_context if spec.context else None
 
     @property
-    def rest(self):
+    def rest(self) -> re.Pattern[str] | None:
         return self.regex.rest if self.regex is not None else None
 
-    # computed once, read in every turn
-    always: bool = field(init=False)  # looked at in every turn (a detector, or a pattern with no gate)
-    key: int = field(init=False)  # the probe's key of its patterns
-    context_cues: tuple[str, ...] | None = field(init=False)
 
-    def __post_init__(self):
-        object.__setattr__(self, "always", self.spec.detector is not None or self.rest is not None)
-        object.__setattr__(self, "key", id(self.regex) if self.regex is not None else 0)
-        object.__setattr__(self, "context_cues", tuple(self.spec.context.cues) if self.spec.context else None)
-
-
-@dataclass(frozen=True)
 class _Rule:
-    spec: Rule
-    regex: _Re | None
-    trigger: _Re | None
-    unless: _Re | None
-    near: tuple[_Re, ...] = ()  # each must also match in the sentence of the pattern's match
-    cues: tuple[str, ...] = field(init=False)
+    def __init__(self, spec: Any, regex: _Re | None, trigger: _Re | None, unless: _Re | None,
+                 near: tuple[_Re, ...] = (), lang: str = "fr") -> None:
+        self.spec = spec  # the rubric's Rule
+        self.regex = regex
+        self.trigger = trigger
+        self.unless = unless
+        self.near = near  # each must also match in the sentence of the pattern's match
+        self.cues: tuple[str, ...] = tuple(spec.cues)
+        # the spec's fields read in every turn, as plain attributes; texts in the scorer's language
+        self.id: str = spec.id
+        self.category: str = spec.category
+        self.reference: Any = spec.reference
+        self.segment: str | None = spec.segment
+        self.debtor_cue: Any = spec.debtor_cue
+        self.negatable: bool = spec.negatable
+        self.satisfy_detector: str | None = spec.satisfy_detector
+        self.trigger_detector: str | None = spec.trigger_detector
+        self.satisfied_by_cue: frozenset[str] = frozenset(spec.satisfied_by_cue)
+        self.description: Any = spec.description.get(lang)
+        self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
-    def __post_init__(self):
-        object.__setattr__(self, "cues", tuple(self.spec.cues))
 
-
-@dataclass(frozen=True)
 class _Stage:
-    spec: Stage
-    regex: _Re | None
+    def __init__(self, spec: Any, regex: _Re | None) -> None:
+        self.spec = spec  # the rubric's Stage
+        self.regex = regex
 
 
-_NEGATION = {
+_NEGATION: Final = {
     "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
 }
 # Words that look like a negation but do not negate what follows: "n'oubliez pas d'ajouter les frais",
 # "n'hésitez pas à", "on ne vous demande que 50 €" (restriction), "sans oublier".
-_NOT_NEGATING = re.compile(
+_NOT_NEGATING: Final = re.compile(
     r"(?<!\w)(?:ne|n)\s+(?:oubliez|oublie|oublions|hesitez|hesite|manquez|manque|tardez|omettez|negligez)\s+(?:pas|surtout\s+pas)(?!\w)"
     r"|(?<!\w)sans\s+oublier(?!\w)"
     r"|(?<!\w)(?:rien\s+)?(?:ne|n)\s+(?:nous\s+|vous\s+|m\s+|me\s+)?empechen?t?\s+pas(?!\w)|(?<!\w)rien\s+ne\s+(?:nous\s+|vous\s+|m\s+)?empeche(?!\w)"
     r"|(?<!\w)(?:ne|n)\s+(?:\w+\s+){0,3}?que(?!\w)(?!.*(?<!\w)(?:pas|jamais|plus|rien)(?!\w))"
     r"|(?<!\w)don\s+t\s+forget(?!\w)")
-_CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
-_CONDITION = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
-_SENTENCE_BOUNDARY = re.compile(r"[.!?\n]")
-_HOSTILE_CATEGORIES = ("threat", "insult")
+_CLAUSE_BREAK: Final = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
+_CONDITION: Final = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
+_SENTENCE_BOUNDARY: Final = re.compile(r"[.!?\n]")
+_HOSTILE_CATEGORIES: Final = ("threat", "insult")
 
 
 def _round(x: float) -> int:
@@ -288,7 +241,7 @@ class Scorer:
         self.rules = [
             _Rule(r, _compile(tuple(r.patterns.get(lang, []))), _compile(tuple(r.trigger.get(lang, []))),
                   _compile(tuple(r.unless.get(lang, []))),
-                  tuple(c for c in (_compile(tuple(g.get(lang, []))) for g in r.near) if c is not None))
+                  tuple(c for c in (_compile(tuple(g.get(lang, []))) for g in r.near) if c is not None), lang)
             for r in self.rubric.rules
         ]
         self.rules = [r for r in self.rules if r.regex is not None or r.spec.satisfy_detector]
@@ -307,8 +260,11 @@ class Scorer:
                              id(st.regex) if st.regex is not None else 0,
                              st.regex is not None and st.regex.rest is not None) for st in self.stages]
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
-        self.builtin = {"date": _compile(detectors.DATE_PATTERNS),
-                        "instalments": _compile(detectors.INSTALMENT_PATTERNS)}
+        self.builtin: dict[str, _Re] = {}
+        for name, patterns in (("date", detectors.DATE_PATTERNS), ("instalments", detectors.INSTALMENT_PATTERNS)):
+            compiled_builtin = _compile(patterns)
+            assert compiled_builtin is not None
+            self.builtin[name] = compiled_builtin
         # what the agent's turn is matched on; the parts of `eager` ones run as the turn is probed
         used = {i.spec.detector for i in self.indicators} | {s.spec.detector for s in self.stages}
         eager = ([i.regex for i in self.indicators] + [s.regex for s in self.stages]
@@ -321,6 +277,7 @@ class Scorer:
         self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
         self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
                              if regex.rest is not None]
+        self._ref: str = self.rubric.ref  # id@version (a property of the frozen rubric, read every turn)
         self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
         for n, (name, regex) in enumerate(self._cue_items):
             if regex.rest is None:
@@ -335,7 +292,7 @@ class Scorer:
 
     @property
     def ref(self) -> str:
-        return self.rubric.ref
+        return self._ref
 
     def session(self, *, segment: str | None = None, disclosed: bool | set[str] = False,
                 context_known: bool = True) -> "ScoringSession":
@@ -397,7 +354,7 @@ class ScoringSession:
 
     def __post_init__(self):
         if self.disclosed is True:
-            self.satisfied = {r.spec.id for r in self.scorer.required}
+            self.satisfied = {r.id for r in self.scorer.required}
         elif self.disclosed:
             self.satisfied = set(self.disclosed)
 
@@ -409,8 +366,8 @@ class ScoringSession:
         self.cues = self.scorer._cues_of(probe)
         self.debtor_folded = probe.text
         for rule in self.scorer.required:
-            if set(rule.spec.satisfied_by_cue).intersection(self.cues):
-                self.satisfied.add(rule.spec.id)
+            if not rule.satisfied_by_cue.isdisjoint(self.cues):
+                self.satisfied.add(rule.id)
         return self.cues
 
     def score(self, text: str) -> TurnScore:
@@ -446,14 +403,14 @@ def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
     return left, (m.start() if m else len(folded))
 
 
-_SMALL_COUNT = re.compile(r"\b[01]\b")
-_OPTION = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
-_ASKWORD = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
-_FRAGMENT_EDGE = set(",;:.!?\n")
+_SMALL_COUNT: Final = re.compile(r"\b[01]\b")
+_OPTION: Final = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
+_ASKWORD: Final = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
+_FRAGMENT_EDGE: Final = set(",;:.!?\n")
 
 
-_DETERMINERS = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
-_ADVERBS = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
+_DETERMINERS: Final = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
+_ADVERBS: Final = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
                       r"et|mais|oh|ah|bon|really|truly|so|very|again|and|but)\b\s*")
 
 
@@ -487,8 +444,8 @@ def _is_bare(folded: str, start: int, end: int) -> bool:
     return i < 0 or folded[i] in _FRAGMENT_EDGE
 
 
-_CONTENT_WORD = re.compile(r"[a-z0-9]{4,}|[0-9]+")
-_STOP = frozenset("""
+_CONTENT_WORD: Final = re.compile(r"[a-z0-9]{4,}|[0-9]+")
+_STOP: Final = frozenset("""
 vous nous elle elles sont suis etes avez avons fait faire faut peux peut pouvez pouvons veux voulez cette
 cela comme mais donc alors avec pour dans sans tout tous toute toutes plus moins tres bien aussi encore
 quoi quand comment parce votre notre leur leurs mes mon mais moment juste meme deja rien chose choses
@@ -503,7 +460,7 @@ def _stem(word: str) -> str:
 
 # `echo_spans` first checks that one of the debtor's stems occurs in the turn at all: true of every stem
 # that is a part of its word, as the first letters are. Set it to False if `_stem` ever changes that.
-_STEM_IN_WORD = True
+_STEM_IN_WORD: Final = True
 
 
 def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
@@ -562,15 +519,14 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     found: list[Violation] = []
     if scorer.prohibited:
         for rule in _candidate_rules(scorer, probe):
-            spec = rule.spec
             if rule.regex is None or (rule.regex.rest is None and id(rule.regex) not in probe.found):
                 continue
-            if spec.segment and spec.segment != session.segment:
+            if rule.segment and rule.segment != session.segment:
                 continue
-            if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
+            if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
                 continue
             for start, end in rule.regex.spans(probe):
-                if spec.negatable and _negated(folded, start, scorer.negation):
+                if rule.negatable and _negated(folded, start, scorer.negation):
                     continue
                 if rule.unless is not None or rule.near:
                     s, e = _sentence_of(folded, start, end)
@@ -579,36 +535,33 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     if not all(group.search(probe, s, e) for group in rule.near):
                         continue
                 found.append(Violation(
-                    rule=spec.id, category=spec.category, start=start, end=end, text=text[start:end],
-                    reference=spec.reference, description=spec.description.get(lang),
-                    fix=spec.fix.get(lang) if spec.fix else None))
+                    rule=rule.id, category=rule.category, start=start, end=end, text=text[start:end],
+                    reference=rule.reference, description=rule.description, fix=rule.fix))
                 break
     for rule in scorer.required:
-        spec = rule.spec
-        if spec.id in session.satisfied or spec.id in session.reported:
+        if rule.id in session.satisfied or rule.id in session.reported:
             continue
-        if spec.debtor_cue and not any(c in session.cues for c in spec.cues):
+        if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
             continue
-        if spec.segment and spec.segment != session.segment:
+        if rule.segment and rule.segment != session.segment:
             continue
         if spec.excused_by and any(v.category in spec.excused_by for v in found):
             continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
-            spec.satisfy_detector and _detect(scorer, spec.satisfy_detector, text, probe, det))
+            rule.satisfy_detector and _detect(scorer, rule.satisfy_detector, text, probe, det))
         if satisfied:
-            session.satisfied.add(spec.id)
+            session.satisfied.add(rule.id)
             continue
         span = None
         if rule.trigger is not None and (m := rule.trigger.search(probe)):
             span = m
-        elif spec.trigger_detector and (spans := _detect(scorer, spec.trigger_detector, text, probe, det)):
+        elif rule.trigger_detector and (spans := _detect(scorer, rule.trigger_detector, text, probe, det)):
             span = spans[0]
         if span is not None:
-            session.reported.add(spec.id)
+            session.reported.add(rule.id)
             found.append(Violation(
-                rule=spec.id, category=spec.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
-                reference=spec.reference, description=spec.description.get(lang),
-                fix=spec.fix.get(lang) if spec.fix else None))
+                rule=rule.id, category=rule.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
+                reference=rule.reference, description=rule.description, fix=rule.fix))
     return found
 
 
@@ -646,7 +599,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         todo = sorted(todo + more)  # in the rubric's order (numbers are unique)
     for _n, ind in todo:
         spans = ind.regex.spans(probe) if ind.regex is not None else []
-        detector = ind.spec.detector
+        detector = ind.detector
         if detector:
             spans = spans + (det[detector] if detector in det else _detect(scorer, detector, text, probe, det))
         if spans:
@@ -655,14 +608,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     if len(found) > 1 and _shares_dimension(found):
         by_dim: dict[str, list[tuple[int, int, str]]] = {}
         for ind, spans in found:
-            if ind.spec.detector is None:
-                by_dim.setdefault(ind.spec.dimension, []).extend((s, e, ind.spec.id) for s, e in spans)
+            if ind.detector is None:
+                by_dim.setdefault(ind.dimension, []).extend((s, e, ind.id) for s, e in spans)
         kept = []
         for ind, spans in found:
-            if ind.spec.detector is None:
-                others = by_dim[ind.spec.dimension]
+            if ind.detector is None:
+                others = by_dim[ind.dimension]
+                ind_id = ind.id
                 spans = [(s, e) for s, e in spans
-                         if not any(o_id != ind.spec.id and os <= s and e <= oe and (oe - os) > (e - s)
+                         if not any(o_id != ind_id and os <= s and e <= oe and (oe - os) > (e - s)
                                     for os, oe, o_id in others)]
             if spans:
                 kept.append((ind, spans))
@@ -677,13 +631,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     phrases: set[str] = set()
     cues = session.cues
     for ind, spans in found:
-        spec = ind.spec
-        fired.add(spec.id)
-        weight = spec.weight
+        fired.add(ind.id)
+        weight = ind.weight
         if ind.context_cues is not None:
             heard = not session.context_known or any(cue in cues for cue in ind.context_cues)
-            weight *= spec.context.in_context if heard else spec.context.out_of_context
-        if ind.sign > 0 and not spec.repeatable:
+            weight *= ind.in_context if heard else ind.out_of_context
+        if ind.sign > 0 and not ind.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
             phrases.update(said)
             uses = max(used_before.get(p, 0) for p in said) if used_before else 0
@@ -692,18 +645,18 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         # (fewer hits than `formula_repeats` cannot repeat a formula that often: not counted)
         repeats = (max(Counter(_core(folded[s:e]) for s, e in spans).values())
                    if len(spans) >= gaming.formula_repeats else 1)
-        if repeats >= gaming.formula_repeats and not spec.detector:
+        if repeats >= gaming.formula_repeats and not ind.detector:
             flags.formula_repeat = True
             # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
-            for dim_id in (spec.dimension, "clarity") if spec.dimension != "clarity" else ("clarity",):
+            for dim_id in (ind.dimension, "clarity") if ind.dimension != "clarity" else ("clarity",):
                 caps.append(Cap(dimension=dim_id, cap=gaming.formula_repeat_cap,
-                                                reason=f"formula repeated: {spec.id} ×{repeats}"))
-        d = spec.dimension
-        if spec.per_hit > 1:
-            weight *= min(len(spans), spec.per_hit)
+                                                reason=f"formula repeated: {ind.id} ×{repeats}"))
+        d = ind.dimension
+        if ind.per_hit > 1:
+            weight *= min(len(spans), ind.per_hit)
         if ind.sign > 0:
             pos[d] += weight
-            if not spec.detector:  # figures and dates are content, not keywords
+            if not ind.detector:  # figures and dates are content, not keywords
                 pos_hits[d] += 1
                 if len(spans) == 1:
                     s, e = spans[0]
@@ -714,10 +667,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                     bare[d] += sum(_is_bare(folded, s, e) for s, e in spans)
         else:
             neg[d] += weight
-        if spec.signal:
-            setattr(flags, spec.signal, True)
+        if ind.signal:
+            setattr(flags, ind.signal, True)
         shown = round(weight * ind.sign, 2)
-        polarity, ind_id = spec.polarity, spec.id
+        polarity, ind_id = ind.polarity, ind.id
         for s, e in spans[:3]:
             evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
 
@@ -878,7 +831,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
-    return _construct_score(
+    return construct_score(
         rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
         evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
         debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
@@ -893,31 +846,8 @@ def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:
     """Two pattern indicators of one dimension fired (else no hit can be nested in another's)."""
     seen = set()
     for ind, _spans in found:
-        spec = ind.spec
-        if spec.detector is None:
-            if spec.dimension in seen:
+        if ind.detector is None:
+            if ind.dimension in seen:
                 return True
-            seen.add(spec.dimension)
+            seen.add(ind.dimension)
     return False
-
-
-_TURN_FIELDS = tuple(TurnScore.model_fields)
-_TURN_FIELD_LIST = list(_TURN_FIELDS)
-_TURN_FIELD_SET = set(_TURN_FIELDS)
-_FAST_CONSTRUCT = (  # what `model_construct` does for a model with no aliases, extras or post-init, inlined
-    not TurnScore.__pydantic_post_init__ and TurnScore.model_config.get("extra") != "allow"
-    and all(f.alias is None and f.validation_alias is None for f in TurnScore.model_fields.values()))
-
-
-def _construct_score(**values) -> TurnScore:
-    """`TurnScore.model_construct(**values)` given every field (3-4 times faster)."""
-    if not _FAST_CONSTRUCT or len(values) != len(_TURN_FIELDS):
-        return TurnScore.model_construct(**values)
-    m = TurnScore.__new__(TurnScore)
-    if list(values) != _TURN_FIELD_LIST:  # __dict__ in the fields' order: it is the order of the JSON keys
-        values = {name: values[name] for name in _TURN_FIELDS}
-    object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", _TURN_FIELD_SET.copy())
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
-    return m

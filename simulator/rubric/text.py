@@ -8,6 +8,8 @@ the trainee actually wrote.
 
 from __future__ import annotations
 
+from typing import Final
+
 import codecs
 import re
 import unicodedata
@@ -15,7 +17,7 @@ from encodings.cp1252 import decoding_table as _CP1252_DECODING, encoding_table 
 from dataclasses import dataclass
 from functools import lru_cache
 
-_SPECIAL = {
+_SPECIAL: Final = {
     "’": " ", "'": " ", "‘": " ", "`": " ", "-": " ", "‐": " ", "‑": " ", "–": " ", "—": " ",
     "…": ".", "«": '"', "»": '"', "“": '"', "”": '"', "\u00a0": " ", "\u202f": " ", "\u2009": " ",
     "œ": "o", "æ": "a", "ß": "s",  # one character each; patterns write "coeur" as "c.eur" if they care
@@ -39,7 +41,7 @@ def _fold_char(c: str) -> str:
     return low
 
 
-_ASCII_FOLD = str.maketrans({"'": " ", "-": " ", "`": " "})
+_ASCII_FOLD: Final = str.maketrans({"'": " ", "-": " ", "`": " "})
 
 
 class _FoldTable(dict):
@@ -50,7 +52,7 @@ class _FoldTable(dict):
         return folded
 
 
-_FOLD = _FoldTable()
+_FOLD: Final = _FoldTable()
 
 
 def _cp1252_table() -> tuple[bytes, str]:
@@ -71,7 +73,9 @@ def _cp1252_table() -> tuple[bytes, str]:
     return bytes(table), "".join(slow)
 
 
-_CP1252_FOLD, _CP1252_SLOW = _cp1252_table()
+_CP1252_TABLE: Final = _cp1252_table()
+_CP1252_FOLD: Final = _CP1252_TABLE[0]
+_CP1252_SLOW: Final = _CP1252_TABLE[1]
 
 
 def fold(text: str) -> str:
@@ -126,8 +130,8 @@ def fold_pattern(pattern: str) -> str:
     return re.sub(r"(\\s\+)+", r"\\s+", "".join(out))
 
 
-_WORD = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)*|\d+(?:[.,\s]\d+)*")
-_SENTENCE_END = re.compile(r"[.!?…]+(?=\s|$)|\n+")
+_WORD: Final = re.compile(r"[^\W\d_]+(?:[’'][^\W\d_]+)*|\d+(?:[.,\s]\d+)*")
+_SENTENCE_END: Final = re.compile(r"[.!?…]+(?=\s|$)|\n+")
 
 
 def words(text: str) -> list[str]:
@@ -168,9 +172,9 @@ def _cp1252_class(regex: re.Pattern) -> str:
 
 # `_WORD` for a text of Windows-1252 characters: the same classes listed character by character, which
 # `re` tests faster than the Unicode categories of `[^\W\d_]` (same words, a third faster)
-_CP1252_LETTER = _cp1252_class(re.compile(r"[^\W\d_]"))
-_CP1252_DIGIT = _cp1252_class(re.compile(r"\d"))
-_WORD_CP1252 = re.compile(rf"{_CP1252_LETTER}+(?:[’']{_CP1252_LETTER}+)*|{_CP1252_DIGIT}+(?:[.,\s]{_CP1252_DIGIT}+)*")
+_CP1252_LETTER: Final = _cp1252_class(re.compile(r"[^\W\d_]"))
+_CP1252_DIGIT: Final = _cp1252_class(re.compile(r"\d"))
+_WORD_CP1252: Final = re.compile(rf"{_CP1252_LETTER}+(?:[’']{_CP1252_LETTER}+)*|{_CP1252_DIGIT}+(?:[.,\s]{_CP1252_DIGIT}+)*")
 
 
 def sentences(text: str) -> list[str]:
@@ -180,8 +184,8 @@ def sentences(text: str) -> list[str]:
 
 # The same splits as `_SENTENCE_END`, written to start with a character class: `re` then skips the
 # positions that cannot start a match instead of trying each one (3-4 times faster).
-_SENTENCE_END_FAST = re.compile(r"[.!?…\n](?:(?<=[.!?…])[.!?…]*(?=\s|$)|(?<=\n)\n*)")
-_HAS_WORD = re.compile(r"[^\W_]")  # a letter or a digit: where `_WORD` finds a word
+_SENTENCE_END_FAST: Final = re.compile(r"[.!?…\n](?:(?<=[.!?…])[.!?…]*(?=\s|$)|(?<=\n)\n*)")
+_HAS_WORD: Final = re.compile(r"[^\W_]")  # a letter or a digit: where `_WORD` finds a word
 
 
 def sentence_count(text: str) -> int:
@@ -190,8 +194,8 @@ def sentence_count(text: str) -> int:
     return sum(1 for part in _SENTENCE_END_FAST.split(text) if search(part))
 
 
-_LETTER = re.compile(r"[^\W\d_]")
-_UPPER = re.compile(r"[A-ZÀ-ÖØ-ÞŒŸ]")
+_LETTER: Final = re.compile(r"[^\W\d_]")
+_UPPER: Final = re.compile(r"[A-ZÀ-ÖØ-ÞŒŸ]")
 
 
 def upper_ratio(text: str) -> tuple[float, int]:
@@ -202,7 +206,7 @@ def upper_ratio(text: str) -> tuple[float, int]:
     return len(_UPPER.findall(text)) / letters, letters
 
 
-_LETTER_COUNTS: dict[str, tuple[int, int]] = {}  # word -> (letters, upper-case letters)
+_LETTER_COUNTS: Final[dict[str, tuple[int, int]]] = {}  # word -> (letters, upper-case letters)
 
 
 def _cp1252_bytes(regex: re.Pattern) -> bytes:
@@ -217,7 +221,8 @@ def _cp1252_bytes(regex: re.Pattern) -> bytes:
     return bytes(out)
 
 
-_CP1252_LETTERS, _CP1252_UPPERS = _cp1252_bytes(_LETTER), _cp1252_bytes(_UPPER)
+_CP1252_LETTERS: Final = _cp1252_bytes(_LETTER)
+_CP1252_UPPERS: Final = _cp1252_bytes(_UPPER)
 
 
 def upper_ratio_fast(text: str, ws: list[str]) -> tuple[float, int]:
@@ -252,9 +257,9 @@ def upper_ratio_of_words(ws: list[str]) -> tuple[float, int]:
     return uppers / letters, letters
 
 
-_VOWELS_FR = "aeiouyàâäéèêëîïôöûùüÿœæ"
-_VOWEL_GROUP_FR = re.compile(rf"[{_VOWELS_FR}]+")
-_VOWEL_GROUP_EN = re.compile(r"[aeiouy]+")
+_VOWELS_FR: Final = "aeiouyàâäéèêëîïôöûùüÿœæ"
+_VOWEL_GROUP_FR: Final = re.compile(rf"[{_VOWELS_FR}]+")
+_VOWEL_GROUP_EN: Final = re.compile(r"[aeiouy]+")
 
 
 @lru_cache(maxsize=65536)

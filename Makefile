@@ -33,7 +33,7 @@ browser:
 
 test: install browser
 	$(PY) -m simulator prepare-model
-	$(PY) -m pytest
+	SIMULATOR_EXPECT_COMPILED=1 $(PY) -m pytest
 
 test-fast: install
 	$(PY) -m pytest -m "not embedded and not browser"

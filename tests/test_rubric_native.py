@@ -43,6 +43,14 @@ def test_the_variant_in_use_is_reported():
             assert "SIMULATOR_RUBRIC_PURE" in variant or "stale" in variant
 
 
+@pytest.mark.skipif(os.environ.get("SIMULATOR_EXPECT_COMPILED") != "1",
+                    reason="only `make test` (SIMULATOR_EXPECT_COMPILED=1) requires the compiled build")
+def test_make_test_runs_the_compiled_scorer():
+    """`make test` installs with a C compiler at hand (llama.cpp needs one): a module that stopped compiling
+    (a type error after a merge, a new gcc warning) must fail CI, not fall back to pure Python unseen."""
+    assert native.is_compiled(), f"the lexical scorer is {native.variant()}; run `pip install -e . -v` to see why"
+
+
 def test_pure_python_can_be_forced():
     """`SIMULATOR_RUBRIC_PURE=1` runs the sources even when compiled modules are there."""
     code = ("from simulator.rubric import native, scorer; "

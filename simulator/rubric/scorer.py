@@ -186,6 +186,7 @@ class _Rule:
         self.satisfy_detector: str | None = spec.satisfy_detector
         self.trigger_detector: str | None = spec.trigger_detector
         self.satisfied_by_cue: frozenset[str] = frozenset(spec.satisfied_by_cue)
+        self.excused_by: frozenset[str] = frozenset(spec.excused_by)
         self.description: Any = spec.description.get(lang)
         self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
@@ -545,7 +546,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
             continue
         if rule.segment and rule.segment != session.segment:
             continue
-        if spec.excused_by and any(v.category in spec.excused_by for v in found):
+        if rule.excused_by and any(v.category in rule.excused_by for v in found):
             continue
         satisfied = bool(rule.regex and rule.regex.search(probe)) or bool(
             rule.satisfy_detector and _detect(scorer, rule.satisfy_detector, text, probe, det))

@@ -409,25 +409,22 @@ class Reviews:
                 scores=scores, verdict=verdicts.get(r["id"])))
         return out
 
-    def _overrides(self, ids: list[str]) -> dict[str, list[Override]]:
-        out: dict[str, list[Override]] = {}
+    def _rows_by_session(self, table: str, ids: list[str], record):
+        """Every row of `table` (a reviewer-work table) for the sessions `ids`, oldest first, as `record`s."""
+        out: dict[str, list] = {}
         with self.store.engine.connect() as conn:
             for chunk in _chunks(ids):
                 clause, params = _in("i", chunk)
-                for r in conn.execute(text(f"SELECT * FROM score_overrides WHERE session_id IN {clause} ORDER BY id"),
+                for r in conn.execute(text(f"SELECT * FROM {table} WHERE session_id IN {clause} ORDER BY id"),
                                       params).mappings():
-                    out.setdefault(r["session_id"], []).append(Override(**r))
+                    out.setdefault(r["session_id"], []).append(record(**r))
         return out
 
+    def _overrides(self, ids: list[str]) -> dict[str, list[Override]]:
+        return self._rows_by_session("score_overrides", ids, Override)
+
     def _decisions(self, ids: list[str]) -> dict[str, list[ViolationDecision]]:
-        out: dict[str, list[ViolationDecision]] = {}
-        with self.store.engine.connect() as conn:
-            for chunk in _chunks(ids):
-                clause, params = _in("i", chunk)
-                for r in conn.execute(text(f"SELECT * FROM violation_decisions WHERE session_id IN {clause} ORDER BY id"),
-                                      params).mappings():
-                    out.setdefault(r["session_id"], []).append(ViolationDecision(**r))
-        return out
+        return self._rows_by_session("violation_decisions", ids, ViolationDecision)
 
     def _latest_verdicts(self, ids: list[str]) -> dict[str, VerdictRecord]:
         out: dict[str, VerdictRecord] = {}

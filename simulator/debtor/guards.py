@@ -123,16 +123,20 @@ _EN_WORDS = frozenset(
 _FOREIGN_SCRIPT = re.compile(r"[\u0400-\u04ff\u0600-\u06ff\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
+def language_words(text: str) -> tuple[int, int, int]:
+    """(words, French function words, English function words) in `text`."""
+    words = re.findall(r"[a-zàâçéèêëîïôûùüÿœ']+", text.lower())
+    return len(words), sum(w in _FR_WORDS for w in words), sum(w in _EN_WORDS for w in words)
+
+
 def wrong_language(reply: str, language: str) -> str | None:
     """Why `reply` is not in `language` (fr or en), or None when it is (or too short to tell)."""
     foreign = _FOREIGN_SCRIPT.search(reply)
     if foreign:
         return f"characters of another script: {foreign.group(0)!r}"
-    words = re.findall(r"[a-zàâçéèêëîïôûùüÿœ']+", reply.lower())
-    if len(words) < 4:
+    words, fr, en = language_words(reply)
+    if words < 4:
         return None
-    fr = sum(w in _FR_WORDS for w in words)
-    en = sum(w in _EN_WORDS for w in words)
     if language == "fr" and en >= 3 and en > 2 * fr:
         return f"answers in English ({en} English words, {fr} French)"
     if language == "en" and fr >= 3 and fr > 2 * en:

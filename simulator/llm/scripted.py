@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 
@@ -34,11 +33,9 @@ ReplyFunction = Callable[[GenerationRequest], str]
 
 def request_language(request: GenerationRequest) -> str:
     """"en" when the request reads as English (more English than French function words), else "fr"."""
-    from ..debtor.guards import _EN_WORDS, _FR_WORDS  # the guard's own word lists: one idea of "English"
+    from ..debtor.guards import language_words  # the language guard's own idea of "English"
 
-    words = re.findall(r"[a-zàâçéèêëîïôûùüÿœ']+", request.as_text().lower())
-    en = sum(w in _EN_WORDS for w in words)
-    fr = sum(w in _FR_WORDS for w in words)
+    _, fr, en = language_words(request.as_text())
     return "en" if en > fr else "fr"
 
 

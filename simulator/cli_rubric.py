@@ -19,6 +19,7 @@ RubricOpt = Annotated[Optional[str], typer.Option(
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.command("calibrate")(calibrate)
+    app.command("train-violations")(train_violations)
     app.command("rubric-schema")(rubric_schema)
 
 
@@ -125,6 +126,7 @@ def calibrate(
     split: Annotated[Optional[list[str]], typer.Option("--split", help="tune, holdout or all (repeatable; default: all three)")] = None,
     by_file: Annotated[bool, typer.Option("--by-file", help="With several files: also report each split file by file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help="Without the pack's learned detector (the phrase rules alone)")] = False,
 ) -> None:
     """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R.
 
@@ -143,7 +145,13 @@ def calibrate(
         rubric_file = resolve_rubric(rubric)
         files = expand_label_paths(labels)
         rows = read_label_files(files)
-        reports = run(get_scorer(rubric_file), rows, splits, by_file=by_file)
+        if rules_only:
+            from .rubric.scorer import Scorer
+
+            scorer = Scorer(rubric_file, learned=False)
+        else:
+            scorer = get_scorer(rubric_file)
+        reports = run(scorer, rows, splits, by_file=by_file)
     except RubricError as exc:
         for problem in exc.problems:
             _err(problem)
@@ -157,8 +165,55 @@ def calibrate(
                                "files": [str(f) for f in files], "reports": [r.to_json() for r in reports]},
                               ensure_ascii=False))
     else:
-        typer.echo(f"rubric {rubric_file.rubric.ref} vs {names}")
+        typer.echo(f"rubric {rubric_file.rubric.ref}{' (rules only)' if rules_only else ''} vs {names}")
         typer.echo(format_reports(reports))
+
+
+def train_violations(
+    labels: Annotated[list[str], typer.Argument(
+        help="Labelled CSV file(s) or glob pattern(s); only their split=tune rows are trained on")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the model here (e.g. rubrics/models/fr-violations.json)")] = None,
+    cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: how the model does on a writer it was not trained on")] = False,
+    rubric: Annotated[Optional[str], typer.Option("--rubric", help="With --cross-check: also the rubric's phrase rules, alone and with the model")] = None,
+    language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
+    stem: Annotated[int, typer.Option("--stem", min=2, help="Letters kept of each word")] = 5,
+    window: Annotated[int, typer.Option("--window", min=0, help="Pairs of stems at most this many words apart (0: none)")] = 1,
+    debtor: Annotated[bool, typer.Option("--debtor/--no-debtor", help="Also the words of the debtor's line before the turn")] = True,
+    c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 10.0,
+    threshold: Annotated[Optional[list[str]], typer.Option("--threshold", help="Probability from which a category is flagged: 0.4, or threat=0.35 (repeatable)")] = None,
+) -> None:
+    """Train the learned violation detector on labelled turns (scikit-learn needed here only), or cross-check it."""
+    from .rubric.learned import FeatureSpec
+    from .rubric.train import cross_check as run_check, format_cross_check, parse_thresholds, train_to
+
+    if out is None and not cross_check:
+        _err("error: give --out PATH to write the model, or --cross-check to measure it")
+        raise typer.Exit(2)
+    try:
+        spec = FeatureSpec(stem=stem, window=window, debtor=debtor)
+        thresholds = parse_thresholds(threshold)
+        if cross_check:
+            rules_scorer = None
+            if rubric:
+                from .rubric.loader import resolve_rubric
+                from .rubric.scorer import Scorer
+
+                rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
+            checks = run_check(labels, language, spec, c, thresholds, rules_scorer=rules_scorer)
+            typer.echo(format_cross_check(checks, rules_scorer is not None))
+        if out is not None:
+            data = train_to(out, labels, language=language, spec=spec, c=c, thresholds=thresholds)
+            rows = sum(f["tune_rows"] for f in data["trained_on"])
+            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            typer.echo(f"wrote {out}: {len(data['categories'])} categories, {len(data['vocabulary'])} features, "
+                       f"trained on {rows} tune rows ({skipped} holdout rows skipped)")
+    except RubricError as exc:
+        for problem in exc.problems:
+            _err(problem)
+        raise typer.Exit(1) from None
+    except SimulatorError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
 
 
 def rubric_schema(

@@ -268,6 +268,42 @@ class Rule(StrictModel):
         return self
 
 
+LearnedCategory = Literal["threat", "insult", "harassment", "third_party", "false_authority", "false_legal", "fees",
+                          "pressure"]
+
+
+class LearnedRule(StrictModel):
+    """How a category flagged by the learned detector is reported."""
+
+    id: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9-]+$", description="Rule id of the flag, e.g. FR-LEARNED-THREAT.")
+    category: LearnedCategory
+    reference: str = Field(min_length=1, description="Where the rule comes from (article, regulation).")
+    description: Localized
+    fix: Localized | None = Field(None, description="What to say instead, shown with the violation.")
+    threshold: float | None = Field(
+        None, gt=0, lt=1, description="Probability from which the category is flagged (default: the model file's)."
+    )
+
+
+class LearnedDetector(StrictModel):
+    """A trained model (`python -m simulator train-violations`) that flags violations the phrase rules miss.
+    A category is reported only in a turn where no rule of that category fired."""
+
+    model: str = Field(
+        min_length=1, description="The model file, relative to the rubrics folder (e.g. models/fr-violations.json)."
+    )
+    language: Lang = Field(description="The language the model was trained on; calls in another language skip it.")
+    rules: list[LearnedRule] = Field(min_length=1, description="One per category the model may flag.")
+
+    @model_validator(mode="after")
+    def _one_rule_per_category(self) -> "LearnedDetector":
+        cats = [r.category for r in self.rules]
+        dupes = sorted({c for c in cats if cats.count(c) > 1})
+        if dupes:
+            raise ValueError(f"one learned rule per category: {', '.join(dupes)} appear twice")
+        return self
+
+
 class Pack(StrictModel):
     """A compliance rule pack (FR, US, UK…)."""
 
@@ -280,6 +316,9 @@ class Pack(StrictModel):
         "Training aid, not legal advice.", description="Shown with violations: the pack's limits."
     )
     rules: list[Rule] = Field(min_length=1)
+    learned: LearnedDetector | None = Field(
+        None, description="A learned violation detector beside the rules (docs/rubrics.md, \"Learned detector\")."
+    )
 
 
 class ViolationCap(StrictModel):
@@ -451,6 +490,10 @@ class Rubric(StrictModel):
     @property
     def rules(self) -> list[Rule]:
         return [r for p in self.packs for r in p.rules]
+
+    @property
+    def learned(self) -> list[LearnedDetector]:
+        return [p.learned for p in self.packs if p.learned is not None]
 
     @property
     def ref(self) -> str:

@@ -21,8 +21,10 @@ from functools import lru_cache
 from typing import Any, Final
 
 from . import detectors
+from ..errors import RubricError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
+from .learned import LearnedModel, load_model, model_path
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
@@ -191,6 +193,20 @@ class _Rule:
         self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
 
+class _Learned:
+    """A learned rule of the rubric's pack, bound to its category's column in the model."""
+
+    def __init__(self, spec: Any, index: int, threshold: float, lang: str) -> None:
+        self.id: str = spec.id
+        self.category: str = spec.category
+        self.index = index
+        self.threshold = threshold
+        self.cut: float = math.log(threshold / (1.0 - threshold))  # the decision value at that probability
+        self.reference: Any = spec.reference
+        self.description: Any = spec.description.get(lang)
+        self.fix: Any = spec.fix.get(lang) if spec.fix else None
+
+
 class _Stage:
     def __init__(self, spec: Any, regex: _Re | None) -> None:
         self.spec = spec  # the rubric's Stage
@@ -222,7 +238,8 @@ def _round(x: float) -> int:
 class Scorer:
     """A rubric compiled for one language."""
 
-    def __init__(self, rubric_file: RubricFile, language: str | None = None):
+    def __init__(self, rubric_file: RubricFile, language: str | None = None, learned: bool = True):
+        """`learned=False`: the phrase rules alone, without the pack's learned detector (to compare)."""
         self.file = rubric_file
         self.rubric: Rubric = rubric_file.rubric
         self.language = language or self.rubric.language
@@ -255,6 +272,21 @@ class Scorer:
             if r.regex is not None and r.regex.rest is None:
                 self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
+        self.learned_model: LearnedModel | None = None
+        self.learned: list[_Learned] = []
+        for detector in (self.rubric.learned if learned else []):
+            if detector.language != lang:
+                continue
+            model = load_model(model_path(detector.model))
+            for spec in detector.rules:
+                if spec.category not in model.categories:
+                    raise RubricError([f"{self.rubric.ref}: learned rule {spec.id}: the model {detector.model} has no "
+                                       f"{spec.category!r} column (train it with that category, or remove the rule)"])
+                index = model.categories.index(spec.category)
+                threshold = spec.threshold if spec.threshold is not None else model.thresholds[index]
+                self.learned.append(_Learned(spec, index, threshold, lang))
+            self.learned_model = model
+            break  # one learned detector per language
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -539,6 +571,17 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     rule=rule.id, category=rule.category, start=start, end=end, text=text[start:end],
                     reference=rule.reference, description=rule.description, fix=rule.fix))
                 break
+    model = scorer.learned_model
+    if model is not None:
+        # the learned detector: a category no rule flagged in this turn, with the sentence weighing most for it
+        decisions = model.decisions(folded, session.debtor_folded)
+        have = {v.category for v in found}
+        for learned in scorer.learned:
+            if decisions[learned.index] >= learned.cut and learned.category not in have:
+                start, end = model.evidence(folded, learned.index)
+                found.append(Violation(
+                    rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
+                    reference=learned.reference, description=learned.description, fix=learned.fix))
     for rule in scorer.required:
         if rule.id in session.satisfied or rule.id in session.reported:
             continue

@@ -1,0 +1,215 @@
+"""The learned violation detector: exact scoring from its JSON weights, training on tune rows only, the
+shipped model reproducible from the shipped labels, and its flags in the scorer."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from simulator.errors import RubricError, SimulatorError
+from simulator.rubric.calibrate import read_label_files
+from simulator.rubric.learned import (FeatureSpec, LearnedModel, TrainingRow, export, features, fit, load_model,
+                                      model_path, sha256_of)
+from simulator.rubric.loader import resolve_rubric
+from simulator.rubric.scorer import Scorer
+from simulator.rubric.text import fold
+from simulator.rubric.train import as_training, parse_thresholds, train
+from simulator.settings import PROJECT_ROOT
+
+CALIBRATION = PROJECT_ROOT / "calibration"
+COLUMNS = ["id", "split", "debtor_before", "agent_text", "empathy", "firmness", "clarity", "violations", "kind", "note"]
+SHIPPED = model_path("models/fr-violations.json")
+
+
+def tune_rows(limit=None):
+    rows = [r for r in read_label_files([CALIBRATION / "fr_turns.csv", CALIBRATION / "fr_turns_extra.csv"])
+            if r.split == "tune"]
+    return rows[:limit] if limit else rows
+
+
+def test_scoring_from_the_json_weights_equals_scikit_learn():
+    rows = as_training(tune_rows())
+    spec = FeatureSpec(stem=5, window=2, debtor=True)
+    vectoriser, models = fit(rows, spec, c=5.0)
+    model = LearnedModel(export(vectoriser, models, spec, "fr", {"*": 0.5}, {}), "test")
+    sample = rows[::7]
+    x = vectoriser.transform(sample)
+    for k, cat in enumerate(model.categories):
+        expected = models[cat].decision_function(x)
+        for row, want in zip(sample, expected):
+            got = model.decisions(fold(row.agent_text), fold(row.debtor_before))[k]
+            assert got == pytest.approx(want, abs=1e-4), (cat, row.agent_text)
+    # the features the scorer computes from folded texts are those training computed from the raw ones
+    row = rows[3]
+    assert sorted(features(row.agent_text, row.debtor_before, spec)) == sorted(
+        __import__("simulator.rubric.learned", fromlist=["x"]).agent_features(fold(row.agent_text), spec)
+        + __import__("simulator.rubric.learned", fromlist=["x"]).debtor_features(fold(row.debtor_before), spec))
+
+
+def write_labels(path, rows):
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_holdout_rows_are_never_trained_on(tmp_path):
+    rows = []
+    for r in tune_rows(120):
+        rows.append({"id": r.id, "split": "tune", "debtor_before": r.debtor_before, "agent_text": r.agent_text,
+                     **{d: r.labels[d] for d in ("empathy", "firmness", "clarity")},
+                     "violations": ";".join(sorted(r.violations)), "kind": r.kind, "note": r.note})
+    # a held-aside threat made of words no tune row has: training must not see it
+    secret = "Zorglubez votre quinquavirement ou zorglubez la brouchtafe, zorglubez vite."
+    for i in range(3):
+        rows.append({"id": f"h{i:03d}", "split": "holdout", "debtor_before": "", "agent_text": f"{secret} {i}",
+                     "empathy": 1, "firmness": 1, "clarity": 2, "violations": "threat", "kind": "violation", "note": "x"})
+    path = tmp_path / "labels.csv"
+    write_labels(path, rows)
+    data = train([path])
+    assert not [f for f in data["vocabulary"] if "zorgl" in f or "quinq" in f or "broucht" in f]
+    assert data["trained_on"] == [{"file": "labels.csv", "sha256": sha256_of(path), "tune_rows": 120,
+                                   "holdout_rows_skipped": 3}]
+    held = [r for r in read_label_files([path]) if r.split == "holdout"]
+    with pytest.raises(SimulatorError, match="holdout row reached training"):
+        as_training(held)
+
+
+def test_the_shipped_model_is_trained_on_the_shipped_labels_and_reproducible():
+    shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    files = [PROJECT_ROOT / f["file"] for f in shipped["trained_on"]]
+    for entry, path in zip(shipped["trained_on"], files):
+        assert path.exists(), f"{entry['file']} is gone: retrain (docs/rubrics.md, 'The learned detector')"
+        assert sha256_of(path) == entry["sha256"], (
+            f"{entry['file']} changed since the model was trained: retrain it with python -m simulator "
+            "train-violations (docs/rubrics.md)")
+    names = {f["file"] for f in shipped["trained_on"]}
+    # every labelled file is trained on (its tune rows): a new label file must not be forgotten
+    assert {f"calibration/{p.name}" for p in CALIBRATION.glob("fr_turns*.csv")} <= names
+    trainer = shipped["trainer"]
+    again = train(files, spec=FeatureSpec(**shipped["features"]), c=trainer["C"], min_df=trainer["min_df"],
+                  thresholds=dict(zip(shipped["categories"], shipped["thresholds"])))
+    assert again["categories"] == shipped["categories"]
+    assert again["thresholds"] == shipped["thresholds"]
+    assert set(again["vocabulary"]) == set(shipped["vocabulary"])
+    a, b = LearnedModel(again, "again"), LearnedModel(shipped, "shipped")
+    for row in tune_rows()[::5]:
+        folded, debtor = fold(row.agent_text), fold(row.debtor_before)
+        assert a.decisions(folded, debtor) == pytest.approx(b.decisions(folded, debtor), abs=1e-3)
+    # no holdout row was trained on, and every holdout row was counted as skipped
+    assert sum(f["holdout_rows_skipped"] for f in shipped["trained_on"]) == sum(
+        1 for r in read_label_files([f for f in files if f.suffix == ".csv"]) if r.split == "holdout")
+
+
+@pytest.fixture(scope="module")
+def scorers():
+    rubric = resolve_rubric("fr-default")
+    return Scorer(rubric), Scorer(rubric, learned=False)
+
+
+def test_the_scorer_reports_what_only_the_model_hears(scorers):
+    with_model, rules_only = scorers
+    assert with_model.learned and not rules_only.learned
+    found = None
+    for row in tune_rows():
+        learned = [v for v in with_model.score_isolated(row.agent_text, row.debtor_before).violations
+                   if v.rule.startswith("FR-LEARNED-")]
+        if learned and any(v.category in row.violations for v in learned):
+            found = (row, learned)
+            break
+    assert found, "the model flags no labelled violation the rules miss"
+    row, learned = found
+    for v in learned:
+        assert v.text == row.agent_text[v.start:v.end] and v.text.strip()
+        assert v.description.startswith("Le modèle appris entend")
+        assert v.reference and v.fix
+        # the rules alone did not flag that category in this turn
+        assert v.category not in {x.category for x in rules_only.score_isolated(row.agent_text, row.debtor_before).violations}
+    assert not any(v.rule.startswith("FR-LEARNED-")
+                   for v in rules_only.score_isolated(row.agent_text, row.debtor_before).violations)
+
+
+def test_a_category_a_rule_flagged_is_not_reported_twice(scorers):
+    with_model, _ = scorers
+    text = "Si vous ne payez pas, je préviens votre employeur et tous vos voisins, vous allez le regretter."
+    model = with_model.learned_model
+    k = model.categories.index("threat")
+    assert model.probabilities(fold(text), fold("Je ne paierai pas."))[k] >= model.thresholds[k]  # it hears it too
+    violations = with_model.score_isolated(text, "Je ne paierai pas.").violations
+    threats = [v for v in violations if v.category == "threat"]
+    assert threats and not any(v.rule.startswith("FR-LEARNED-") for v in threats)
+
+
+def test_calls_in_another_language_do_not_use_the_french_model():
+    assert not Scorer(resolve_rubric("en-us")).learned
+    assert not Scorer(resolve_rubric("fr-default"), language="en").learned
+
+
+def test_evidence_is_the_sentence_weighing_most():
+    model = load_model(SHIPPED)
+    threat = model.categories.index("threat")
+    text = fold("Bonjour Madame. On va prévenir vos clients et votre banque de vos impayés. Bonne journée.")
+    s, e = model.evidence(text, threat)
+    assert text[s:e] == fold("On va prévenir vos clients et votre banque de vos impayés")
+
+
+def test_bad_model_files_say_which_file_and_the_fix(tmp_path):
+    with pytest.raises(SimulatorError, match=r"no such learned-model file .*train-violations"):
+        load_model(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SimulatorError, match=rf"{bad}: not a learned-model file"):
+        load_model(bad)
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": 99}), encoding="utf-8")
+    with pytest.raises(SimulatorError, match="model format 99"):
+        load_model(old)
+
+
+def test_a_learned_rule_without_its_column_is_a_rubric_error(tmp_path):
+    shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    keep = [i for i, c in enumerate(shipped["categories"]) if c != "fees"]
+    shipped["categories"] = [shipped["categories"][i] for i in keep]
+    shipped["bias"] = [shipped["bias"][i] for i in keep]
+    shipped["thresholds"] = [shipped["thresholds"][i] for i in keep]
+    shipped["vocabulary"] = {f: [row[0]] + [row[1 + i] for i in keep] for f, row in shipped["vocabulary"].items()}
+    (tmp_path / "m.json").write_text(json.dumps(shipped), encoding="utf-8")
+    pack = (PROJECT_ROOT / "rubrics" / "packs" / "fr.yaml").read_text(encoding="utf-8")
+    pack = pack.replace("model: models/fr-violations.json", f"model: {tmp_path / 'm.json'}")
+    (tmp_path / "fr.yaml").write_text(pack, encoding="utf-8")
+    rubric = (PROJECT_ROOT / "rubrics" / "fr-default.yaml").read_text(encoding="utf-8")
+    rubric = rubric.replace("packs/fr.yaml", str(tmp_path / "fr.yaml"))
+    (tmp_path / "r.yaml").write_text(rubric, encoding="utf-8")
+    with pytest.raises(RubricError, match="learned rule FR-LEARNED-FEES: the model .* has no 'fees' column"):
+        Scorer(resolve_rubric(str(tmp_path / "r.yaml")))
+
+
+def test_thresholds_on_the_command_line():
+    assert parse_thresholds(["0.4", "threat=0.3"]) == {"*": 0.4, "threat": 0.3}
+    with pytest.raises(SimulatorError, match="unknown category 'menace'"):
+        parse_thresholds(["menace=0.3"])
+    with pytest.raises(SimulatorError, match="between 0 and 1"):
+        parse_thresholds(["1.5"])
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          timeout=300)
+
+
+def test_train_violations_command(tmp_path):
+    out = tmp_path / "model.json"
+    done = run("train-violations", "calibration/fr_turns.csv", "--out", str(out), "--threshold", "0.45")
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}" in done.stdout and "holdout rows skipped" in done.stdout
+    model = load_model(out)
+    assert set(model.thresholds) == {0.45}
+    checked = run("train-violations", "calibration/fr_turns.csv", "calibration/fr_turns_extra.csv", "--cross-check")
+    assert checked.returncode == 0, checked.stderr
+    assert "== fr_turns_extra.csv (341 turns)" in checked.stdout and "model alone" in checked.stdout
+    nothing = run("train-violations", "calibration/fr_turns.csv")
+    assert nothing.returncode == 2 and "--out" in nothing.stderr
+    bad = run("train-violations", "calibration/nope.csv", "--out", str(out))
+    assert bad.returncode == 1 and "calibration/nope.csv" in bad.stderr

@@ -240,3 +240,22 @@ def test_fresh_file_passes_and_shares_nothing_with_the_other_sets():
     for path in (SHIPPED, EXTRA):
         others |= {r.agent_text.strip() for r in check_labels.check(path, tune_only=path == EXTRA).rows}
     assert not [r.id for r in rows if r.agent_text.strip() in others]
+
+
+# --- the third labeller's blind set (half held aside) -----------------------------------------------
+THIRD = ROOT / "calibration" / "fr_turns_third.csv"
+
+
+def test_third_file_passes_and_shares_nothing_with_the_other_sets():
+    report = check_labels.check(THIRD)
+    assert report.ok, report.problems
+    rows = report.rows
+    assert len(rows) >= 300 and all(r.id.startswith("k") for r in rows)
+    holdout = [r for r in rows if r.split == "holdout"]
+    assert 0.4 <= len(holdout) / len(rows) <= 0.5
+    cats = Counter(c for r in rows for c in r.violations)
+    assert all(cats[c] >= 15 for c in check_labels.CATEGORIES) and cats["threat"] >= 35, cats
+    others = set()
+    for path in (SHIPPED, EXTRA, FRESH):
+        others |= {r.agent_text.strip() for r in check_labels.check(path, tune_only=path == EXTRA).rows}
+    assert not [r.id for r in rows if r.agent_text.strip() in others]

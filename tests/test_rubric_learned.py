@@ -114,8 +114,7 @@ def test_the_scorer_reports_what_only_the_model_hears(scorers):
     assert with_model.learned and not rules_only.learned
     found = None
     for row in tune_rows():
-        learned = [v for v in with_model.score_isolated(row.agent_text, row.debtor_before).violations
-                   if v.rule.startswith("FR-LEARNED-")]
+        learned = with_model.score_isolated(row.agent_text, row.debtor_before).review
         if learned and any(v.category in row.violations for v in learned):
             found = (row, learned)
             break
@@ -127,8 +126,12 @@ def test_the_scorer_reports_what_only_the_model_hears(scorers):
         assert v.reference and v.fix
         # the rules alone did not flag that category in this turn
         assert v.category not in {x.category for x in rules_only.score_isolated(row.agent_text, row.debtor_before).violations}
-    assert not any(v.rule.startswith("FR-LEARNED-")
-                   for v in rules_only.score_isolated(row.agent_text, row.debtor_before).violations)
+    alone = rules_only.score_isolated(row.agent_text, row.debtor_before)
+    assert not alone.review
+    # a review flag is not a critical error: the rules' violations and the scores are the same with or without it
+    both = with_model.score_isolated(row.agent_text, row.debtor_before)
+    assert both.violations == alone.violations and both.scores == alone.scores
+    assert all(v.rule.startswith("FR-LEARNED-") for v in both.review)
 
 
 def test_a_category_a_rule_flagged_is_not_reported_twice(scorers):
@@ -137,9 +140,28 @@ def test_a_category_a_rule_flagged_is_not_reported_twice(scorers):
     model = with_model.learned_model
     k = model.categories.index("threat")
     assert model.probabilities(fold(text), fold("Je ne paierai pas."))[k] >= model.thresholds[k]  # it hears it too
-    violations = with_model.score_isolated(text, "Je ne paierai pas.").violations
-    threats = [v for v in violations if v.category == "threat"]
-    assert threats and not any(v.rule.startswith("FR-LEARNED-") for v in threats)
+    scored = with_model.score_isolated(text, "Je ne paierai pas.")
+    assert [v for v in scored.violations if v.category == "threat"]
+    assert not [v for v in scored.review if v.category == "threat"]
+
+
+def test_review_flags_are_listed_on_the_scorecard_and_do_not_fail_the_call(scorers):
+    from simulator.rubric.scorecard import build_scorecard
+
+    with_model, _ = scorers
+    session = with_model.session(disclosed=True)
+    session.hear("Je ne peux pas payer ce mois-ci.")
+    turns = []
+    for row in tune_rows():
+        s = with_model.score_isolated(row.agent_text, row.debtor_before)
+        if s.review and not s.violations:
+            turns.append((1, s))
+            break
+    assert turns, "no labelled turn gets only a review flag"
+    card = build_scorecard(with_model.rubric, turns, outcome="PTP")
+    assert card.review_flags and not card.critical_errors
+    assert card.review_flags[0].rule.startswith("FR-LEARNED-")
+    assert card.passed == (card.overall >= card.pass_mark)
 
 
 def test_calls_in_another_language_do_not_use_the_french_model():

@@ -178,6 +178,10 @@ class SplitReport:
     per_category: dict[str, dict[str, int]] = field(default_factory=dict)
     any_precision: float = float("nan")
     any_recall: float = float("nan")
+    # critical errors and the learned detector's review flags together (category level)
+    flagged_precision: float = float("nan")
+    flagged_recall: float = float("nan")
+    flagged_per_category: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -218,6 +222,20 @@ def report(split: str, rows: list[LabelledTurn], scores: list[TurnScore]) -> Spl
     rep.any_precision = round(any_tp / (any_tp + any_fp), 3) if any_tp + any_fp else float("nan")
     rep.any_recall = round(any_tp / (any_tp + any_fn), 3) if any_tp + any_fn else float("nan")
     rep.per_category = per
+    ftp = ffp = ffn = 0
+    fper = {c: {"tp": 0, "fp": 0, "fn": 0} for c in CATEGORIES}
+    for r, s in zip(rows, scores):
+        predicted = {v.category for v in s.violations} | {v.category for v in s.review}
+        for c in CATEGORIES:
+            key = "tp" if c in predicted and c in r.violations else "fp" if c in predicted else "fn" if c in r.violations else None
+            if key:
+                fper[c][key] += 1
+        ftp = sum(v["tp"] for v in fper.values())
+        ffp = sum(v["fp"] for v in fper.values())
+        ffn = sum(v["fn"] for v in fper.values())
+    rep.flagged_precision = round(ftp / (ftp + ffp), 3) if ftp + ffp else float("nan")
+    rep.flagged_recall = round(ftp / (ftp + ffn), 3) if ftp + ffn else float("nan")
+    rep.flagged_per_category = fper
     return rep
 
 
@@ -254,4 +272,10 @@ def format_reports(reports: list[SplitReport]) -> str:
         cats = ", ".join(f"{c} {v['tp']}/{v['tp'] + v['fn']}" + (f" (+{v['fp']} false)" if v["fp"] else "")
                          for c, v in rep.per_category.items() if v["tp"] + v["fn"] + v["fp"])
         lines.append(f"  found/labelled: {cats}")
+        if rep.flagged_per_category and rep.flagged_per_category != rep.per_category:
+            lines.append(f"  with the learned detector's review flags (category level): precision "
+                         f"{rep.flagged_precision:.3f}  recall {rep.flagged_recall:.3f}")
+            cats = ", ".join(f"{c} {v['tp']}/{v['tp'] + v['fn']}" + (f" (+{v['fp']} false)" if v["fp"] else "")
+                             for c, v in rep.flagged_per_category.items() if v["tp"] + v["fn"] + v["fp"])
+            lines.append(f"  found/labelled with review flags: {cats}")
     return "\n".join(lines)

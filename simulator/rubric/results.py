@@ -79,6 +79,9 @@ class TurnScore(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     tips: dict[str, str] = Field(default_factory=dict, description="One tip per weak dimension, in the call's language.")
     violations: list[Violation] = Field(default_factory=list)
+    review: list[Violation] = Field(
+        default_factory=list, description="Possible violations the learned detector heard in categories no rule "
+        "flagged in the turn: to be checked by a reviewer; they do not fail the call.")
     stage: str | None = None
     stages: list[str] = Field(default_factory=list)
     debtor_cues: list[str] = Field(default_factory=list, description="Cues heard in the debtor's last turn.")

@@ -31,6 +31,9 @@ class Scorecard(BaseModel):
     stages_missing: list[str] = Field(default_factory=list)
     outcome: str | None
     critical_errors: list[CriticalError]
+    review_flags: list[CriticalError] = Field(
+        default_factory=list, description="Possible violations heard by the learned detector, for a reviewer to "
+        "check; they do not fail the call.")
     overall: float = Field(description="Weighted mean of the dimension means (1–5).")
     pass_mark: float
     passed: bool
@@ -68,6 +71,8 @@ def build_scorecard(rubric: Rubric, turns: list[tuple[int, TurnScore]], *, outco
     covered.sort(key=lambda s: order.index(s) if s in order else len(order))
     errors = [CriticalError(turn=idx, rule=v.rule, category=v.category, text=v.text, reference=v.reference)
               for idx, score in turns for v in score.violations]
+    review = [CriticalError(turn=idx, rule=v.rule, category=v.category, text=v.text, reference=v.reference)
+              for idx, score in turns for v in score.review]
     weights = {d: rubric.dimensions[d].weight for d in DIMENSIONS}
     overall = round(sum(weights[d] * means[d] for d in DIMENSIONS) / sum(weights.values()), 2) if turns else 0.0
     passed = bool(turns) and not errors and overall >= rubric.pass_mark
@@ -77,7 +82,7 @@ def build_scorecard(rubric: Rubric, turns: list[tuple[int, TurnScore]], *, outco
     return Scorecard(
         rubric_id=rubric.id, rubric_version=rubric.version, language=language or rubric.language,
         means=means, trend=trend, series=series, stages_covered=covered,
-        stages_missing=[s for s in order if s not in covered], outcome=outcome, critical_errors=errors,
+        stages_missing=[s for s in order if s not in covered], outcome=outcome, critical_errors=errors, review_flags=review,
         overall=overall, pass_mark=rubric.pass_mark, passed=passed, turns_scored=len(turns), unscored=unscored,
         weakest=weakest,
     )

@@ -571,17 +571,6 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     rule=rule.id, category=rule.category, start=start, end=end, text=text[start:end],
                     reference=rule.reference, description=rule.description, fix=rule.fix))
                 break
-    model = scorer.learned_model
-    if model is not None:
-        # the learned detector: a category no rule flagged in this turn, with the sentence weighing most for it
-        decisions = model.decisions(folded, session.debtor_folded)
-        have = {v.category for v in found}
-        for learned in scorer.learned:
-            if decisions[learned.index] >= learned.cut and learned.category not in have:
-                start, end = model.evidence(folded, learned.index)
-                found.append(Violation(
-                    rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
-                    reference=learned.reference, description=learned.description, fix=learned.fix))
     for rule in scorer.required:
         if rule.id in session.satisfied or rule.id in session.reported:
             continue
@@ -607,6 +596,24 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                 rule=rule.id, category=rule.category, start=span[0], end=span[1], text=text[span[0]:span[1]],
                 reference=rule.reference, description=rule.description, fix=rule.fix))
     return found
+
+
+def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation]) -> list[Violation]:
+    """What the learned detector hears in categories no rule flagged in this turn, with the sentence weighing
+    most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md)."""
+    model = scorer.learned_model
+    if model is None:
+        return []
+    decisions = model.decisions(folded, session.debtor_folded)
+    out: list[Violation] = []
+    have = {v.category for v in violations}
+    for learned in scorer.learned:
+        if decisions[learned.index] >= learned.cut and learned.category not in have:
+            start, end = model.evidence(folded, learned.index)
+            out.append(Violation(
+                rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
+                reference=learned.reference, description=learned.description, fix=learned.fix))
+    return out
 
 
 def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
@@ -822,6 +829,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
+    review = _review(scorer, session, text, folded, violations) if scorer.learned_model is not None else []
     if violations:
         flags.violation = True
         for v in violations:
@@ -877,7 +885,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
     return construct_score(
         rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
-        evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
+        evidence=evidence, tips=tips, violations=violations, review=review, stage=stage, stages=stages,
         debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
         metrics=Metrics(
             words=n_words, sentences=sents, mean_sentence_words=round(asl, 1), questions=n_q,

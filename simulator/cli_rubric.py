@@ -107,6 +107,8 @@ def format_table(transcript, scores, card) -> str:
                      f"{_short(text, 70)}")
         for v in s.violations:
             lines.append(f"{'':31}!! {v.rule} ({v.category}): «{v.text}» — {v.reference}")
+        for v in s.review:
+            lines.append(f"{'':31}?? to check, learned model: {v.rule} ({v.category}): «{v.text}»")
         for dim, tip in s.tips.items():
             lines.append(f"{'':31}tip {dim}: {tip}")
     means = "  ".join(f"{d} {v:.2f} ({card.trend[d]:+.2f}/turn)" for d, v in card.means.items())
@@ -114,7 +116,8 @@ def format_table(transcript, scores, card) -> str:
     lines.append(f"stages: {', '.join(card.stages_covered) or '-'}   outcome: {card.outcome}")
     verdict = "PASS" if card.passed else "FAIL"
     lines.append(f"overall {card.overall:.2f} / pass mark {card.pass_mark:.2f} — {verdict}"
-                 + (f" ({len(card.critical_errors)} critical error(s))" if card.critical_errors else ""))
+                 + (f" ({len(card.critical_errors)} critical error(s))" if card.critical_errors else "")
+                 + (f"; {len(card.review_flags)} possible violation(s) to check" if card.review_flags else ""))
     return "\n".join(lines)
 
 

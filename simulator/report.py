@@ -233,6 +233,9 @@ def _comment_note(c, lang: str, tz: ZoneInfo) -> str:
 def turn_notes(turn: TurnView, lang: str, tz: ZoneInfo) -> str:
     score = turn.score or {}
     items = [_violation_note(_with_decision(v, turn), lang) for v in score.get("violations") or []]
+    for v in score.get("review") or []:  # the learned detector's flags: to check, not critical errors
+        items.append(_note("review-flag", t(lang, "rb_review_flags"), html.escape(t(
+            lang, "rb_review_flag", category=t(lang, f"rb_category_{v.get('category')}"), text=str(v.get("text") or "")))))
     for dim, tip in (score.get("tips") or {}).items():
         items.append(_note("tip", t(lang, "tip"), f"<b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}"))
     for o in turn.overrides:

@@ -235,3 +235,18 @@ def test_train_violations_command(tmp_path):
     assert nothing.returncode == 2 and "--out" in nothing.stderr
     bad = run("train-violations", "calibration/nope.csv", "--out", str(out))
     assert bad.returncode == 1 and "calibration/nope.csv" in bad.stderr
+
+
+def test_review_flags_are_shown_to_the_trainee_as_to_check_not_as_critical_errors(scorers):
+    from simulator.rubric.scorecard import build_scorecard
+    from simulator.ui.scoring import scorecard_panel, turn_badges
+
+    with_model, _ = scorers
+    score = next(s for s in (with_model.score_isolated(r.agent_text, r.debtor_before) for r in tune_rows())
+                 if s.review and not s.violations)
+    html = turn_badges(score, "fr")
+    assert "class='review-flag'" in html and "À vérifier — possible" in html and "Erreur critique" not in html
+    card = build_scorecard(with_model.rubric, [(1, score)], outcome="PTP")
+    panel = scorecard_panel(card, "en")
+    assert "class='review-flags'" in panel and "To check — possible" in panel
+    assert "class='critical'" not in panel

@@ -54,7 +54,7 @@ def transcript_json(transcript: Transcript, scores: dict[int, TurnScore], card: 
         item = {"index": i, "speaker": speaker, "text": text}
         if i in scores:
             s = scores[i].to_json()
-            item.update({k: s[k] for k in ("scores", "violations", "evidence", "tips", "stage", "judge")})
+            item.update({k: s[k] for k in ("scores", "violations", "review", "evidence", "tips", "stage", "judge")})
             item["flags"] = {k: v for k, v in s["flags"].items() if v}
         turns.append(item)
     return {"id": transcript.id, "language": transcript.language, "source": str(transcript.path),

@@ -41,6 +41,9 @@ def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) 
     for v in score.violations:
         parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'rb_critical_error', rule=v.rule, text=v.text))}"
                      + (f" {_e(v.fix)}" if v.fix else "") + "</p>")
+    for v in score.review:
+        parts.append(f"<p class='review-flag' data-rule='{_e(v.rule)}' data-category='{_e(v.category)}'>"
+                     f"{_e(t(lang, 'rb_review_flag', category=t(lang, f'rb_category_{v.category}'), text=v.text))}</p>")
     for d, tip in score.tips.items():
         parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'rb_tip', dim=t(lang, f'rb_dim_{d}'), tip=tip))}</p>")
     attr = f" data-turn='{turn}'" if turn is not None else ""
@@ -65,6 +68,10 @@ def scorecard_panel(card: Scorecard | None, lang: str, texts: dict[int, str] | N
         f"<li class='critical' data-rule='{_e(e.rule)}'>{_e(t(lang, 'rb_critical_error', rule=e.rule, text=e.text))}"
         f" <small>({_e(e.reference)})</small></li>" for e in card.critical_errors
     ) or f"<li>{_e(t(lang, 'rb_no_critical_error'))}</li>"
+    review = "".join(
+        f"<li class='review-flag' data-rule='{_e(e.rule)}'>"
+        f"{_e(t(lang, 'rb_review_flag', category=t(lang, f'rb_category_{e.category}'), text=e.text))}</li>"
+        for e in card.review_flags)
     stages = ", ".join(t(lang, f"rb_stage_{s}") for s in card.stages_covered) or "—"
     missing = ", ".join(t(lang, f"rb_stage_{s}") for s in card.stages_missing)
     outcome = t(lang, f"outcome_{card.outcome}") if card.outcome else "—"
@@ -78,5 +85,6 @@ def scorecard_panel(card: Scorecard | None, lang: str, texts: dict[int, str] | N
         f"<p>{_e(t(lang, 'rb_stages_covered'))} : {_e(stages)}"
         + (f"<br><small>{_e(t(lang, 'rb_stages_missing'))} : {_e(missing)}</small>" if missing else "")
         + f"</p><strong>{_e(t(lang, 'rb_critical_errors'))}</strong><ul>{errors}</ul>"
-        f"<p><small>{_e(t(lang, 'rb_rubric_used', rubric=f'{card.rubric_id}@{card.rubric_version}'))}</small></p></div>"
+        + (f"<strong>{_e(t(lang, 'rb_review_flags'))}</strong><ul class='review-flags'>{review}</ul>" if review else "")
+        + f"<p><small>{_e(t(lang, 'rb_rubric_used', rubric=f'{card.rubric_id}@{card.rubric_version}'))}</small></p></div>"
     )

@@ -35,6 +35,7 @@ RUBRICS_DIR = PROJECT_ROOT / "rubrics"
 
 MODEL_FORMAT = 1
 TOKEN = re.compile(r"[a-z0-9]+")
+_STEM5 = re.compile(r"([a-z0-9]{1,5})[a-z0-9]*")
 SENTENCE = re.compile(r"[^.!?;:\n]+")
 # the categories a model may learn: those said in a turn (disclosure_missing depends on the call, not words)
 LEARNABLE = ("threat", "insult", "harassment", "third_party", "false_authority", "false_legal", "fees", "pressure")
@@ -50,21 +51,26 @@ class FeatureSpec:
         return {"stem": self.stem, "window": self.window, "debtor": self.debtor}
 
 
+def _stems(folded: str, n: int) -> list[str]:
+    if n == 5:
+        return _STEM5.findall(folded)  # the first 5 letters of each word, cut by `re` itself
+    return [w[:n] for w in TOKEN.findall(folded)]
+
+
 def agent_features(folded: str, spec: FeatureSpec) -> list[str]:
     """The features of a folded agent turn (with repeats: the vectoriser counts presence)."""
-    n = spec.stem
-    stems = [w[:n] for w in TOKEN.findall(folded)]
+    stems = _stems(folded, spec.stem)
     out = list(stems)
+    join = "_".join
     for gap in range(1, spec.window + 1):
-        out += [a + "_" + b for a, b in zip(stems, stems[gap:])]
+        out += map(join, zip(stems, stems[gap:]))
     return out
 
 
 def debtor_features(folded: str, spec: FeatureSpec) -> list[str]:
     if not spec.debtor or not folded:
         return []
-    n = spec.stem
-    return ["d:" + w[:n] for w in TOKEN.findall(folded)]
+    return ["d:" + w for w in _stems(folded, spec.stem)]
 
 
 def features(agent_text: str, debtor_text: str, spec: FeatureSpec) -> list[str]:
@@ -101,14 +107,17 @@ class LearnedModel:
     def decisions(self, folded: str, debtor_folded: str = "") -> list[float]:
         """The logistic regression's decision value per category (before the sigmoid)."""
         spec = self.spec
-        feats = set(agent_features(folded, spec))
+        stems = _stems(folded, spec.stem)
+        feats = set(stems)
+        join = "_".join
+        for gap in range(1, spec.window + 1):
+            feats.update(map(join, zip(stems, stems[gap:])))
         if spec.debtor and debtor_folded:
-            feats.update(debtor_features(debtor_folded, spec))
-        get = self._index.get
-        rows = [i for i in map(get, feats) if i is not None]
+            feats.update(["d:" + w for w in _stems(debtor_folded, spec.stem)])
+        rows = [i for i in map(self._index.get, feats) if i is not None]
         if not rows:
             return list(self.bias)
-        total = self._matrix[rows].sum(axis=0)
+        total = self._matrix.take(rows, axis=0).sum(axis=0)
         return (self._bias + total[1:] / math.sqrt(total[0])).tolist()
 
     def probabilities(self, folded: str, debtor_folded: str = "") -> list[float]:

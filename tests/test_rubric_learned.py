@@ -250,3 +250,17 @@ def test_review_flags_are_shown_to_the_trainee_as_to_check_not_as_critical_error
     panel = scorecard_panel(card, "en")
     assert "class='review-flags'" in panel and "To check — possible" in panel
     assert "class='critical'" not in panel
+
+
+def test_a_missing_model_file_leaves_the_rules_working(tmp_path, caplog):
+    pack = (PROJECT_ROOT / "rubrics" / "packs" / "fr.yaml").read_text(encoding="utf-8")
+    (tmp_path / "fr.yaml").write_text(pack.replace("model: models/fr-violations.json",
+                                                   f"model: {tmp_path / 'gone.json'}"), encoding="utf-8")
+    rubric = (PROJECT_ROOT / "rubrics" / "fr-default.yaml").read_text(encoding="utf-8")
+    (tmp_path / "r.yaml").write_text(rubric.replace("packs/fr.yaml", str(tmp_path / "fr.yaml")), encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        scorer = Scorer(resolve_rubric(str(tmp_path / "r.yaml")))
+    assert scorer.learned_model is None and not scorer.learned
+    assert "gone.json" in caplog.text and "without its learned detector" in caplog.text
+    scored = scorer.score_isolated("Si vous ne payez pas, je préviens votre employeur.", "Je ne paierai pas.")
+    assert {v.category for v in scored.violations} == {"threat"} and scored.review == []

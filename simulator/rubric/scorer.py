@@ -13,6 +13,7 @@ formulas the trainee already used.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -21,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from . import detectors
-from ..errors import RubricError
+from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
 from .learned import LearnedModel, load_model, model_path
@@ -29,6 +30,8 @@ from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, l
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "TurnScore", "Violation", "score_turn"]
 
@@ -277,7 +280,13 @@ class Scorer:
         for detector in (self.rubric.learned if learned else []):
             if detector.language != lang:
                 continue
-            model = load_model(model_path(detector.model))
+            try:
+                model = load_model(model_path(detector.model))
+            except RubricError:
+                raise
+            except SimulatorError as exc:  # a missing or broken model file must not stop scoring: rules only
+                _log.warning("%s — scoring %s without its learned detector (no review flags)", exc, self.rubric.ref)
+                break
             for spec in detector.rules:
                 if spec.category not in model.categories:
                     raise RubricError([f"{self.rubric.ref}: learned rule {spec.id}: the model {detector.model} has no "

@@ -82,19 +82,13 @@ class _Re:
         return list(found)
 
     def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
-        """The gated parts whose whole gate passes (`passes`, on the probe's mask), run on text[start:end]."""
+        """The parts that may match (`Probe.runnable`: reported by the prefilter, or whose whole gate passes),
+        run on text[start:end]."""
         found: list[tuple[int, int]] = []
-        mask = probe.mask
-        for (regex, _gate, group), (need, multi) in zip(self.parts, probe.index.owner_masks[id(self)]):
-            if mask & need != need:
-                continue
-            missing = False
-            for m in multi:
-                if not mask & m:
-                    missing = True
-                    break
-            if not missing:
-                found.extend(_bounded(regex, probe.text, start, end, group))
+        parts = self.parts
+        for k in probe.runnable(id(self)):
+            regex, _gate, group = parts[k]
+            found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None) -> tuple[int, int] | None:

@@ -265,3 +265,41 @@ def test_threads_scan_with_their_own_scratch_space(monkeypatch):
     for thread in threads:
         thread.join()
     assert all(results[k] == expected for k in range(4))
+
+
+def test_detector_hints_are_reported_wherever_the_detectors_first_checks_pass(monkeypatch):
+    """A detector is skipped when the prefilter reports none of its hints (detectors.HINTS): each hint must
+    be reported wherever the check it stands for passes (on the folded or on the original turn)."""
+    from simulator.rubric import detectors as D
+
+    monkeypatch.setenv(M.MODE_ENV, "hyperscan")
+    scorer = Scorer(resolve_rubric("fr-default"))
+    rng = random.Random(23)
+    pieces = ["F-7781", "f/12", "INV 2024-118", "n° 12", "N°12", "numéro 7", "Numero 7", "number 9", "#12", "No. 5",
+              "no.5", "12/03", "3-4", "2 350 €", "€2,350", "£40", "$5", "40 euros", "deux mille dollars", "USD 4",
+              "GBP", "livres sterling", "٣٤", "３４", "x²", "A‐1", "B–2", "a\u00a01", "Eur", "pound", "1", "Z9"]
+    texts = [agent for pair in rubric_golden.load_inputs()["turns"]["fr"][::2] for agent in pair]
+    for _ in range(300):
+        texts.append(" ".join(rng.choice(pieces + ["le", "montant", "ok", ",", "."]) for _ in range(rng.randint(1, 6))))
+    checked = 0
+    for text in texts:
+        folded = T.fold(text)
+        probe = scorer.probe(text)
+        assert probe.hints >= 0
+        if D._first_digit(folded) is not None or D._first_digit(text) is not None:
+            assert not probe.lacks(D.HINT_DIGIT), text
+            checked += 1
+        if D._CURRENCY_HINT.search(folded):
+            assert not probe.lacks(D.HINT_CURRENCY), text
+        if any(hint.search(text) for hint in D._INVOICE_HINT_SEARCHES):
+            assert not probe.lacks(D.HINT_INVOICE), text
+        # and the detectors, skipped or not, find what they find
+        assert _detect_of(scorer, "amount", text, probe) == D.amounts(folded)
+        assert _detect_of(scorer, "invoice_ref", text, probe) == D.invoice_refs(text)
+    assert checked > 100
+
+
+def _detect_of(scorer, name, text, probe):
+    from simulator.rubric.scorer import _detect
+
+    return _detect(scorer, name, text, probe, {})

@@ -213,7 +213,8 @@ class LiteralIndex:
     with masks (`gate_mask`): what `passes(gate, hits)` does on the set of literals.
     """
 
-    def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset()) -> None:
+    def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset(),
+                 hints: tuple[str, ...] = ()) -> None:
         unique = list({id(o): o for o in owners if o is not None}.values())
         literals: set[str] = set()
         for owner in unique:
@@ -250,6 +251,9 @@ class LiteralIndex:
             if id(owner) not in eager:
                 self.owner_numbers[id(owner)] = tuple(range(len(sources), len(sources) + len(owner.parts)))
                 sources.extend(owner.sources[:len(owner.parts)])
+        # patterns no owner runs, only reported by the prefilter (`Probe.lacks`): the detectors' hints
+        self.hint_base = len(sources)
+        sources.extend(hints)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
         self.digit = DIGIT in literals
         literals.discard(DIGIT)
@@ -323,8 +327,12 @@ class LiteralIndex:
         found: dict[int, list[tuple[int, int]]] = {}
         parts = self.parts
         n_eager = len(parts)
+        hint_base = self.hint_base
+        hints = 0
         for number in reported:
             if number >= n_eager:
+                if number >= hint_base:
+                    hints |= 1 << (number - hint_base)
                 continue
             part = parts[number]
             regex = part.regex
@@ -338,14 +346,16 @@ class LiteralIndex:
                     and text.find(next(iter(again)), max(e, s + 1)) == -1):
                 spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
             else:
-                spans = bounded(regex, text, 0, len(text), first, again, group)
+                # a further match needs one of the first set's literals further on: those the text holds
+                needs = {lit for lit in again if lit in text} if again is not None else None
+                spans = bounded(regex, text, 0, len(text), first, needs, group)
             if spans:
                 owner = part.owner
                 if owner in found:
                     found[owner].extend(spans)
                 else:
                     found[owner] = spans
-        return Probe(text, -1, found, self, reported)
+        return Probe(text, -1, found, self, reported, hints)
 
     def literal_mask(self, text: str) -> int:
         """The bits of the gate literals the folded text holds (what the literal probe computes)."""
@@ -419,7 +429,7 @@ class LiteralIndex:
                     found[owner].extend(spans)
                 else:
                     found[owner] = spans
-        return Probe(text, mask, found, self, None)
+        return Probe(text, mask, found, self, None, -1)
 
 
 def _collect(number: int, start: int, end: int, flags: int, found: list[int]) -> None:
@@ -465,13 +475,18 @@ class Probe:
     contains, `mask`), and the matches of the eager parts among them."""
 
     def __init__(self, text: str, mask: int, found: dict[int, list[tuple[int, int]]], index: LiteralIndex,
-                 reported: list[int] | None) -> None:
+                 reported: list[int] | None, hints: int) -> None:
         self.text = text
         self._mask = mask  # the bits (`index.bits`) of the gate literals the text holds; -1: not computed
         self.found = found  # owner key -> spans of its parts (unsorted, may overlap)
         self.index = index
         self.reported = reported  # the numbers of the parts the prefilter reported (None: no prefilter)
         self._reported_set: set[int] | None = None
+        self.hints = hints  # the bits of the index's hints the prefilter reported; -1: no prefilter
+
+    def lacks(self, hint: int) -> bool:
+        """Whether the prefilter ran and did not report hint number `hint` (then the text cannot match it)."""
+        return self.hints >= 0 and not (self.hints >> hint) & 1
 
     @property
     def mask(self) -> int:

@@ -19,8 +19,12 @@ that it skips to the characters a match can start with. Which patterns run
 together as the ungated alternation is decided by the first version's rule
 (`has_literal`): an alternation can match differently from its parts.
 
-`tests/test_rubric_fastpaths.py` checks all of this against plain scans, and
-`tests/test_rubric_golden.py` the scorer's whole output.
+When the Hyperscan prefilter is there (`matcher.py`), the probe does not use the literal gates: one scan
+of the turn reports the parts that may match, and only those are searched (`Probe.runnable` answers for
+the other owners from the same report). The literal gates remain the way without it.
+
+`tests/test_rubric_fastpaths.py` checks all of this against plain scans (with and without the prefilter),
+and `tests/test_rubric_golden.py` the scorer's whole output.
 """
 
 from __future__ import annotations

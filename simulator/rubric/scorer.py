@@ -24,7 +24,7 @@ from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
-from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
+from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 __all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "TurnScore", "Violation", "score_turn"]
@@ -264,6 +264,7 @@ class Scorer:
             if r.regex is not None and r.regex.rest is None:
                 self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
+        self._required_ids: frozenset[str] = frozenset(r.id for r in self.required)
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -364,7 +365,7 @@ class ScoringSession:
 
     def __post_init__(self):
         if self.disclosed is True:
-            self.satisfied = {r.id for r in self.scorer.required}
+            self.satisfied = set(self.scorer._required_ids)
         elif self.disclosed:
             self.satisfied = set(self.disclosed)
 
@@ -851,16 +852,16 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
-    # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
-    return construct_score(
-        rubric=scorer.ref, language=lang, scores=scores, raw={d: _round2(raw[d]) for d in DIMENSIONS},
-        evidence=evidence, tips=tips, violations=violations, stage=stage, stages=stages,
-        debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
-        metrics=Metrics(
-            words=n_words, sentences=sents, mean_sentence_words=round(asl, 1), questions=n_q,
-            upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
-        scoring="lexical", lexical=None, judge=None,
-    )
+    # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
+    # in TurnScore's field order (the order of the JSON)
+    return score_from({
+        "rubric": scorer.ref, "language": lang, "scores": scores, "raw": {d: _round2(raw[d]) for d in DIMENSIONS},
+        "evidence": evidence, "tips": tips, "violations": violations, "stage": stage, "stages": stages,
+        "debtor_cues": list(session.cues), "flags": flags, "caps": caps, "notes": notes,
+        "metrics": Metrics(n_words, sents, round(asl, 1), n_q, round(ratio, 2),
+                           {"method": read.method, "value": read.value} if read else None),
+        "scoring": "lexical", "lexical": None, "judge": None,
+    })
 
 
 def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:

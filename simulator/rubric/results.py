@@ -123,8 +123,8 @@ _set = object.__setattr__
 def score_from(values: dict) -> TurnScore:
     """`construct_score(**values)` for a dict holding every field in the fields' order (the scorer's hot path
     builds it so: no keyword arguments to unpack, no order to check)."""
-    if not _FAST_CONSTRUCT:
-        return TurnScore.model_construct(**values)
+    if not _FAST_CONSTRUCT or len(values) != len(_TURN_FIELDS):  # (a field added to TurnScore and not here)
+        return construct_score(**values)
     m = _new_score(TurnScore)
     _set(m, "__dict__", values)
     _set(m, "__pydantic_fields_set__", _TURN_FIELD_SET.copy())

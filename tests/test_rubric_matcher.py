@@ -303,3 +303,20 @@ def _detect_of(scorer, name, text, probe):
     from simulator.rubric.scorer import _detect
 
     return _detect(scorer, name, text, probe, {})
+
+
+def test_the_disk_cache_keeps_the_latest_databases(tmp_path, monkeypatch):
+    import os
+
+    cache = tmp_path / "hs-cache"
+    cache.mkdir()
+    monkeypatch.setenv(M.CACHE_ENV, str(cache))
+    for n in range(M._CACHE_FILES + 10):  # databases left behind by older rubrics
+        old = cache / f"{n:064x}.hsdb"
+        old.write_bytes(b"{}\n")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    assert M.build([r"(?:je\s+comprends)(?!\w)"]) is not None
+    kept = sorted(cache.glob("*.hsdb"))
+    assert len(kept) == M._CACHE_FILES
+    assert (cache / f"{0:064x}.hsdb") not in kept  # the oldest went first
+    assert M.build([r"(?:je\s+comprends)(?!\w)"]).database is not None  # the new one is read back

@@ -471,8 +471,23 @@ def _store(path: Path, matcher: Matcher) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
             handle.write(json.dumps(meta).encode() + b"\n" + blob)
         os.replace(handle.name, path)
+        _prune(path.parent, keep=path)
     except OSError as error:
         log.info("could not cache the hyperscan database (%s)", error)
+
+
+_CACHE_FILES = 48  # databases kept on disk (a rubric edit or an upgrade leaves the old ones behind)
+
+
+def _prune(directory: Path, keep: Path) -> None:
+    """Remove the least recently written databases beyond `_CACHE_FILES`."""
+    files = sorted(directory.glob("*.hsdb"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for old in files[_CACHE_FILES:]:
+        if old != keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
 
 
 def _make(sources: Sequence[str]) -> Matcher:

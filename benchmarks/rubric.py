@@ -120,12 +120,24 @@ def pure_scorer():
     return native.pure_module("scorer").Scorer(native.pure_module("loader").resolve_rubric("fr-default"))
 
 
+def ready_matchers(scorer) -> None:
+    """Wait for the scorer's prefilter databases (`matcher.py`: a background compile in `auto` mode)."""
+    from importlib import import_module
+
+    matcher = import_module(type(scorer).__module__.rpartition(".")[0] + ".matcher")
+    for index in (scorer.literals, scorer.cue_literals):
+        matcher.wait(index)
+
+
 def run(rounds: int = 7, repeat: int = 4, cards: int = 41) -> dict:
     load_before = load()
     cpu = pin_one_core()
     pairs = corpus() * repeat
     scorer = Scorer(resolve_rubric("fr-default"))
     pure = pure_scorer()
+    for s in (scorer, pure):  # the Hyperscan prefilter, when installed: compiled (or read from its cache) first
+        if s is not None:
+            ready_matchers(s)
     rubric_pass(scorer, pairs[:50])  # warm-up: compiled patterns, caches
     if pure is not None:
         rubric_pass(pure, pairs[:50])
@@ -143,7 +155,7 @@ def run(rounds: int = 7, repeat: int = 4, cards: int = 41) -> dict:
     baseline_rate = statistics.median(baseline_rates)
     pure_rate = statistics.median(pure_rates) if pure_rates else None
     return {
-        "variant": native.variant(), "pure_turns_per_s": pure_rate,
+        "variant": native.variant(), "pure_turns_per_s": pure_rate, "matcher": scorer.literals.matcher_state,
         "cpu": cpu, "turns": len(pairs), "rounds": rounds,
         "rubric_turns_per_s": rubric_rate, "baseline_turns_per_s": baseline_rate,
         "ratio": rubric_rate / baseline_rate,
@@ -166,7 +178,8 @@ def render(r: dict) -> str:
 
 Measured {when} on {machine()}; commit {commit()}; pinned to CPU {r['cpu']} (`os.sched_setaffinity`).
 Load average (1 / 5 / 15 min, as `uptime` shows) {r['load'][0]} before the run, {r['load'][1]} after.
-Scorer measured: **{r['variant']}** (`simulator/rubric/native.py`).
+Scorer measured: **{r['variant']}** (`simulator/rubric/native.py`); its probe: **{r.get('matcher', '?')}**
+(`simulator/rubric/matcher.py`).
 `make bench` (= `python -m benchmarks`) rewrites this section.
 
 | measure | median | goal | |

@@ -16,6 +16,7 @@ import pytest
 
 from simulator.debtor import proposals as P
 from simulator.rubric import detectors as D
+from simulator.rubric import matcher
 from simulator.rubric import text as T
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorer import _CONTENT_WORD, _STOP, Scorer, _stem, echo_spans
@@ -77,8 +78,15 @@ TEXTS = _texts()
 
 @pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_probe_finds_what_every_pattern_finds(rubric_id, lang):
+@pytest.mark.parametrize("prefilter", [
+    pytest.param("hyperscan", marks=pytest.mark.skipif(not matcher.available(), reason="hyperscan not installed")),
+    "literal",
+])
+def test_probe_finds_what_every_pattern_finds(rubric_id, lang, prefilter, monkeypatch):
+    """With the Hyperscan prefilter (matcher.py) and with the literal gates alone."""
+    monkeypatch.setenv(matcher.MODE_ENV, prefilter)
     scorer = Scorer(resolve_rubric(rubric_id), lang)
+    assert (scorer.literals.matcher is not None) == (prefilter == "hyperscan"), scorer.literals.matcher_state
     agent_owners = {id(o): o for o in [i.regex for i in scorer.indicators] + [s.regex for s in scorer.stages]
                     + [x for r in scorer.rules for x in (r.regex, r.trigger, r.unless)]
                     + list(scorer.builtin.values()) if o is not None}.values()
@@ -266,8 +274,9 @@ def test_gates_pass_on_every_match(rubric_id):
 
 
 
-def test_probe_is_the_same_once_its_word_tables_are_full():
+def test_probe_is_the_same_once_its_word_tables_are_full(monkeypatch):
     """The per-word tables stop growing at a bound; words seen after that are read the slow way."""
+    monkeypatch.setenv(matcher.MODE_ENV, "literal")  # (the literal gates' tables)
     text = "Je comprends, la facture F-7781 de 2 350 € est due vendredi 15/12 ? Merci."
     expected = Scorer(resolve_rubric("fr-default")).probe(text)
     scorer = Scorer(resolve_rubric("fr-default"))

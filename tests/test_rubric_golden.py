@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from simulator.rubric import matcher
 from tests import rubric_golden as golden
 
 
-def test_scorer_output_equals_golden_file():
+@pytest.mark.parametrize("probe", [
+    pytest.param("hyperscan", marks=pytest.mark.skipif(not matcher.available(), reason="hyperscan not installed")),
+    "literal",
+])
+def test_scorer_output_equals_golden_file(probe, monkeypatch):
+    """With the Hyperscan prefilter (compiled before the first turn) and with the literal gates alone."""
+    monkeypatch.setenv(matcher.MODE_ENV, probe)
     inputs = golden.load_inputs()
     lines = golden.produce(inputs)
     expected = golden.read_golden()

@@ -69,6 +69,19 @@ _CURRENCY_SEARCH: Final = searcher(_CURRENCY.pattern)
 _INVOICE_HINT_SEARCHES: Final = tuple(searcher(part)[0] for part in _INVOICE_HINT_PARTS)
 _DIGIT_RUN: Final = re.compile(r"\d+")
 
+# What `amounts` and `invoice_refs` look for before anything else, as patterns of the folded turn that match
+# at least wherever those first checks would pass: the probe's prefilter (matcher.py) reports them with the
+# rubric's patterns, and a turn with none of them skips the detector (which would find nothing). `fold`
+# keeps every digit a digit (`\d`), lowers A-Z, turns "-" into a space, "é" into "e" and keeps "°", "#", "/", ".".
+HINT_DIGIT: Final = 0  # `_first_digit` finds one
+HINT_CURRENCY: Final = 1  # `_CURRENCY_HINT` finds one
+HINT_INVOICE: Final = 2  # one of `_INVOICE_HINT_PARTS` matches the original turn
+HINTS: Final[tuple[str, ...]] = (
+    r"\d",
+    _CURRENCY_HINT.pattern,
+    r"[a-z][\s/]?\d|\d[\s/]\d|n°|numero|number|#|no\.",
+)
+
 
 def _digit_amounts(folded: str, start: int):
     """`P._DIGIT_AMOUNT.finditer(folded, start)`, faster: a match starts a run of digits (its look-behind

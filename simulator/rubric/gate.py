@@ -19,8 +19,12 @@ that it skips to the characters a match can start with. Which patterns run
 together as the ungated alternation is decided by the first version's rule
 (`has_literal`): an alternation can match differently from its parts.
 
-`tests/test_rubric_fastpaths.py` checks all of this against plain scans, and
-`tests/test_rubric_golden.py` the scorer's whole output.
+When the Hyperscan prefilter is there (`matcher.py`), the probe does not use the literal gates: one scan
+of the turn reports the parts that may match, and only those are searched (`Probe.runnable` answers for
+the other owners from the same report). The literal gates remain the way without it.
+
+`tests/test_rubric_fastpaths.py` checks all of this against plain scans (with and without the prefilter),
+and `tests/test_rubric_golden.py` the scorer's whole output.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import importlib
 import re
 from collections.abc import Iterable, Set as AbstractSet
 from typing import Any, Final
+
+from . import matcher as _matcher
 
 # the parser of `re` (private modules of the standard library: typed Any, read only when a rubric is compiled)
 _c: Any = importlib.import_module("re._constants")
@@ -211,7 +217,8 @@ class LiteralIndex:
     with masks (`gate_mask`): what `passes(gate, hits)` does on the set of literals.
     """
 
-    def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset()) -> None:
+    def __init__(self, owners: Iterable[Any] = (), eager: AbstractSet[int] = frozenset(),
+                 hints: tuple[str, ...] = ()) -> None:
         unique = list({id(o): o for o in owners if o is not None}.values())
         literals: set[str] = set()
         for owner in unique:
@@ -223,18 +230,34 @@ class LiteralIndex:
         self.owner_masks: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
         opens: dict[str, set[int]] = {}
         self.parts: list[_Part] = []  # the eager parts, by number
+        sources: list[str] = []  # every part's plain pattern, by number: the eager parts, then the others
         for owner in unique:
             self.owner_masks[id(owner)] = [self.gate_mask(gate) for _regex, gate, _group in owner.parts]
             if id(owner) not in eager:
                 continue
-            for regex, gate, group in owner.parts:
+            for k, (regex, gate, group) in enumerate(owner.parts):
                 number = len(self.parts)
                 need, multi = self.gate_mask(gate[1:])
                 again = None if DIGIT in gate[0] else gate[0]
                 again_bits = tuple((lit, self.bits[lit]) for lit in sorted(again)) if again is not None else ()
                 self.parts.append(_Part(id(owner), regex, need, multi, again, again_bits, group))
+                sources.append(owner.sources[k])
                 for lit in gate[0]:
                     opens.setdefault(lit, set()).add(number)
+        # each owner's parts by number (the prefilter reports numbers)
+        self.owner_numbers: dict[int, tuple[int, ...]] = {}
+        number = 0
+        for owner in unique:
+            if id(owner) in eager:
+                self.owner_numbers[id(owner)] = tuple(range(number, number + len(owner.parts)))
+                number += len(owner.parts)
+        for owner in unique:
+            if id(owner) not in eager:
+                self.owner_numbers[id(owner)] = tuple(range(len(sources), len(sources) + len(owner.parts)))
+                sources.extend(owner.sources[:len(owner.parts)])
+        # patterns no owner runs, only reported by the prefilter (`Probe.lacks`): the detectors' hints
+        self.hint_base = len(sources)
+        sources.extend(hints)
         self.eager = frozenset(id(o) for o in unique if id(o) in eager)
         self.digit = DIGIT in literals
         literals.discard(DIGIT)
@@ -245,6 +268,12 @@ class LiteralIndex:
         self.max_len = max((len(lit) for lit in self.word_literals), default=0)
         self._lits_by_word: dict[str, int] = {}  # word -> mask of its literals
         self._opened_by_word: dict[str, frozenset[int]] = {}
+        # the Hyperscan prefilter (matcher.py): set now, later (built in the background), or never
+        self.sources: list[str] = sources  # every part's pattern, by number (the prefilter compiles them)
+        self.matcher: Any = None
+        self.pending: Any = None
+        self.matcher_state: str = "literal gates"
+        _matcher.attach(self, sources)
 
     def gate_mask(self, gate: Gate) -> tuple[int, tuple[int, ...]]:
         """(the bits of the gate's one-literal sets, the masks of its other sets): `passes(gate, hits)` is
@@ -287,8 +316,67 @@ class LiteralIndex:
         return self.probe(text).hits
 
     def probe(self, text: str) -> Probe:
-        """`text` is folded. Word literals are made of word characters, so one lies inside a whitespace
-        token exactly when it lies inside a run of word characters: splitting on spaces finds the same."""
+        """`text` is folded. The parts that may match are those the prefilter reports (`matcher.py`), or
+        without it those whose literal gates pass; every eager one of them is searched now."""
+        m = self.matcher
+        if m is None and self.pending is not None:
+            m = _matcher.adopt(self)
+        if m is not None:
+            reported = m.scan(text, _collect)
+            if reported is not None:
+                return self._probe_reported(text, reported)
+        return self._probe_literal(text)
+
+    def _probe_reported(self, text: str, reported: list[int]) -> Probe:
+        found: dict[int, list[tuple[int, int]]] = {}
+        parts = self.parts
+        n_eager = len(parts)
+        hint_base = self.hint_base
+        hints = 0
+        for number in reported:
+            if number >= n_eager:
+                if number >= hint_base:
+                    hints |= 1 << (number - hint_base)
+                continue
+            part = parts[number]
+            regex = part.regex
+            first = regex.search(text)
+            if first is None:
+                continue
+            group = part.group
+            s, e = first.span(group)
+            again = part.again
+            if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
+                    and text.find(next(iter(again)), max(e, s + 1)) == -1):
+                spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
+            else:
+                # a further match needs one of the first set's literals further on: those the text holds
+                needs = {lit for lit in again if lit in text} if again is not None else None
+                spans = bounded(regex, text, 0, len(text), first, needs, group)
+            if spans:
+                owner = part.owner
+                if owner in found:
+                    found[owner].extend(spans)
+                else:
+                    found[owner] = spans
+        return Probe(text, -1, found, self, reported, hints)
+
+    def literal_mask(self, text: str) -> int:
+        """The bits of the gate literals the folded text holds (what the literal probe computes)."""
+        mask = 0
+        for word in set(text.split()):
+            word_mask = self._lits_by_word.get(word)
+            if word_mask is None:
+                word_mask = self._learn(word)[0]
+            mask |= word_mask
+        for lit, bit, _opens in self._others:
+            if lit in text:
+                mask |= bit
+        return mask
+
+    def _probe_literal(self, text: str) -> Probe:
+        """Word literals are made of word characters, so one lies inside a whitespace token exactly when it
+        lies inside a run of word characters: splitting on spaces finds the same."""
         tokens = set(text.split())
         lits_by_word = self._lits_by_word
         opened_by_word = self._opened_by_word
@@ -345,7 +433,12 @@ class LiteralIndex:
                     found[owner].extend(spans)
                 else:
                     found[owner] = spans
-        return Probe(text, mask, found, self)
+        return Probe(text, mask, found, self, None, -1)
+
+
+def _collect(number: int, start: int, end: int, flags: int, found: list[int]) -> None:
+    """Hyperscan's callback: a part that may match (reported once: single-match mode)."""
+    found.append(number)
 
 
 def bounded(regex: re.Pattern[str], text: str, start: int, end: int, m: re.Match[str] | None = None,
@@ -382,13 +475,51 @@ def _left(needs: AbstractSet[str] | None, text: str, pos: int) -> bool:
 
 
 class Probe:
-    """A folded turn, the gate literals it contains (`mask`), and the matches of the eager parts that passed."""
+    """A folded turn, the parts that may match it (`reported` by the prefilter, or the gate literals it
+    contains, `mask`), and the matches of the eager parts among them."""
 
-    def __init__(self, text: str, mask: int, found: dict[int, list[tuple[int, int]]], index: LiteralIndex) -> None:
+    def __init__(self, text: str, mask: int, found: dict[int, list[tuple[int, int]]], index: LiteralIndex,
+                 reported: list[int] | None, hints: int) -> None:
         self.text = text
-        self.mask = mask  # the bits (`index.bits`) of the gate literals the text holds
+        self._mask = mask  # the bits (`index.bits`) of the gate literals the text holds; -1: not computed
         self.found = found  # owner key -> spans of its parts (unsorted, may overlap)
         self.index = index
+        self.reported = reported  # the numbers of the parts the prefilter reported (None: no prefilter)
+        self._reported_set: set[int] | None = None
+        self.hints = hints  # the bits of the index's hints the prefilter reported; -1: no prefilter
+
+    def lacks(self, hint: int) -> bool:
+        """Whether the prefilter ran and did not report hint number `hint` (then the text cannot match it)."""
+        return self.hints >= 0 and not (self.hints >> hint) & 1
+
+    @property
+    def mask(self) -> int:
+        if self._mask < 0:
+            self._mask = self.index.literal_mask(self.text)
+        return self._mask
+
+    def runnable(self, owner: int) -> list[int]:
+        """The parts of `owner` (their positions in `owner.parts`) that may match the text: reported by the
+        prefilter, or whose whole literal gate passes."""
+        reported = self.reported
+        if reported is not None:
+            numbers = self._reported_set
+            if numbers is None:
+                numbers = self._reported_set = set(reported)
+            return [k for k, number in enumerate(self.index.owner_numbers[owner]) if number in numbers]
+        mask = self.mask
+        out = []
+        for k, (need, multi) in enumerate(self.index.owner_masks[owner]):
+            if mask & need != need:
+                continue
+            missing = False
+            for m in multi:
+                if not mask & m:
+                    missing = True
+                    break
+            if not missing:
+                out.append(k)
+        return out
 
     @property
     def hits(self) -> frozenset[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
@@ -28,7 +27,7 @@ from .models import DIMENSIONS, Rubric
 from .learned import LearnedModel, load_model, model_path
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
-from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, construct_score
+from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 _log = logging.getLogger(__name__)
@@ -87,19 +86,13 @@ class _Re:
         return list(found)
 
     def _run(self, probe: Probe, start: int, end: int) -> list[tuple[int, int]]:
-        """The gated parts whose whole gate passes (`passes`, on the probe's mask), run on text[start:end]."""
+        """The parts that may match (`Probe.runnable`: reported by the prefilter, or whose whole gate passes),
+        run on text[start:end]."""
         found: list[tuple[int, int]] = []
-        mask = probe.mask
-        for (regex, _gate, group), (need, multi) in zip(self.parts, probe.index.owner_masks[id(self)]):
-            if mask & need != need:
-                continue
-            missing = False
-            for m in multi:
-                if not mask & m:
-                    missing = True
-                    break
-            if not missing:
-                found.extend(_bounded(regex, probe.text, start, end, group))
+        parts = self.parts
+        for k in probe.runnable(id(self)):
+            regex, _gate, group = parts[k]
+            found.extend(_bounded(regex, probe.text, start, end, group))
         return found
 
     def search(self, probe: Probe, start: int = 0, end: int | None = None) -> tuple[int, int] | None:
@@ -234,6 +227,22 @@ _SENTENCE_BOUNDARY: Final = re.compile(r"[.!?\n]")
 _HOSTILE_CATEGORIES: Final = ("threat", "insult")
 
 
+_ROUNDED: Final[dict[float, float]] = {}
+
+
+def _round2(x: float) -> float:
+    """`round(x, 2)`, remembered per value (a turn's weights and raw scores take few distinct values). Zero
+    is not remembered (0.0 and -0.0 are one key but round apart), nor NaN (never found again)."""
+    if x == 0.0 or x != x:
+        return round(x, 2)
+    known = _ROUNDED.get(x)
+    if known is None:
+        known = round(x, 2)
+        if len(_ROUNDED) < 100_000:
+            _ROUNDED[x] = known
+    return known
+
+
 def _round(x: float) -> int:
     return max(1, min(5, int(math.floor(x + 0.5))))
 
@@ -275,6 +284,7 @@ class Scorer:
             if r.regex is not None and r.regex.rest is None:
                 self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
+        self._required_ids: frozenset[str] = frozenset(r.id for r in self.required)
         self.learned_model: LearnedModel | None = None
         self.learned: list[_Learned] = []
         for detector in (self.rubric.learned if learned else []):
@@ -313,7 +323,7 @@ class Scorer:
                  + [r.regex for r in self.prohibited] + [b for name, b in self.builtin.items() if name in used])
         compiled = list(self.builtin.values()) + [i.regex for i in self.indicators] + [s.regex for s in self.stages] + [
             x for r in self.rules for x in (r.regex, r.trigger, r.unless, *r.near)]
-        self.literals = LiteralIndex(compiled, eager={id(c) for c in eager if c is not None})
+        self.literals = LiteralIndex(compiled, eager={id(c) for c in eager if c is not None}, hints=detectors.HINTS)
         # what the debtor's line is matched on: the cues
         self.cue_literals = LiteralIndex(self.cues.values(), eager={id(c) for c in self.cues.values() if c is not None})
         self._cue_items = [(name, regex) for name, regex in self.cues.items() if regex is not None]
@@ -396,7 +406,7 @@ class ScoringSession:
 
     def __post_init__(self):
         if self.disclosed is True:
-            self.satisfied = {r.id for r in self.scorer.required}
+            self.satisfied = set(self.scorer._required_ids)
         elif self.disclosed:
             self.satisfied = set(self.disclosed)
 
@@ -454,6 +464,15 @@ _FRAGMENT_EDGE: Final = set(",;:.!?\n")
 _DETERMINERS: Final = ("le", "la", "l", "les", "un", "une", "des", "votre", "vos", "mon", "ma", "notre", "the", "a", "an", "your")
 _ADVERBS: Final = re.compile(r"\b(vraiment|sincerement|tellement|tout a fait|bien|tres|parfaitement|encore|si|donc|alors|"
                       r"et|mais|oh|ah|bon|really|truly|so|very|again|and|but)\b\s*")
+
+
+def _most_repeated(folded: str, spans: list[tuple[int, int]]) -> int:
+    """How often the most frequent phrase of the spans is said (adverbs aside): `max(Counter(...).values())`."""
+    counts: dict[str, int] = {}
+    for s, e in spans:
+        core = _core(folded[s:e])
+        counts[core] = counts.get(core, 0) + 1
+    return max(counts.values())
 
 
 def _core(phrase: str) -> str:
@@ -521,15 +540,18 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
     """A built-in detector's spans, computed once per turn."""
     found = cache.get(name)
     if found is None:
+        # (a turn the prefilter found no hint of cannot hold the detector's finds: see detectors.HINTS)
         if name == "amount":
-            found = detectors.amounts(probe.text)
+            found = ([] if probe.lacks(detectors.HINT_DIGIT) and probe.lacks(detectors.HINT_CURRENCY)
+                     else detectors.amounts(probe.text))
         elif name == "date":
             found = scorer.builtin["date"].spans(probe)
         elif name == "instalments":  # "en 1 fois" is not a plan
             found = [sp for sp in scorer.builtin["instalments"].spans(probe)
                      if not _SMALL_COUNT.search(probe.text, sp[0], sp[1])]
         elif name == "invoice_ref":
-            found = detectors.invoice_refs(text)
+            found = ([] if probe.lacks(detectors.HINT_DIGIT) or probe.lacks(detectors.HINT_INVOICE)
+                     else detectors.invoice_refs(text))
         elif name == "question":
             found = detectors.questions(text)
         elif name == "echo":
@@ -703,8 +725,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if uses:
                 weight *= gaming.repeat_decay ** uses
         # (fewer hits than `formula_repeats` cannot repeat a formula that often: not counted)
-        repeats = (max(Counter(_core(folded[s:e]) for s, e in spans).values())
-                   if len(spans) >= gaming.formula_repeats else 1)
+        repeats = _most_repeated(folded, spans) if len(spans) >= gaming.formula_repeats else 1
         if repeats >= gaming.formula_repeats and not ind.detector:
             flags.formula_repeat = True
             # a repeated formula says nothing new: not clear either (a tuple, not a set: the order of the caps is output)
@@ -729,7 +750,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             neg[d] += weight
         if ind.signal:
             setattr(flags, ind.signal, True)
-        shown = round(weight * ind.sign, 2)
+        shown = _round2(weight * ind.sign)
         polarity, ind_id = ind.polarity, ind.id
         for s, e in spans[:3]:
             evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
@@ -891,16 +912,16 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
-    # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path)
-    return construct_score(
-        rubric=scorer.ref, language=lang, scores=scores, raw={d: round(raw[d], 2) for d in DIMENSIONS},
-        evidence=evidence, tips=tips, violations=violations, review=review, stage=stage, stages=stages,
-        debtor_cues=list(session.cues), flags=flags, caps=caps, notes=notes,
-        metrics=Metrics(
-            words=n_words, sentences=sents, mean_sentence_words=round(asl, 1), questions=n_q,
-            upper_ratio=round(ratio, 2), readability={"method": read.method, "value": read.value} if read else None),
-        scoring="lexical", lexical=None, judge=None,
-    )
+    # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
+    # in TurnScore's field order (the order of the JSON)
+    return score_from({
+        "rubric": scorer.ref, "language": lang, "scores": scores, "raw": {d: _round2(raw[d]) for d in DIMENSIONS},
+        "evidence": evidence, "tips": tips, "violations": violations, "review": review, "stage": stage, "stages": stages,
+        "debtor_cues": list(session.cues), "flags": flags, "caps": caps, "notes": notes,
+        "metrics": Metrics(n_words, sents, round(asl, 1), n_q, round(ratio, 2),
+                           {"method": read.method, "value": read.value} if read else None),
+        "scoring": "lexical", "lexical": None, "judge": None,
+    })
 
 
 def _shares_dimension(found: list[tuple[_Ind, list[tuple[int, int]]]]) -> bool:

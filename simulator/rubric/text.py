@@ -283,6 +283,10 @@ def syllables_en(word: str) -> int:
     return max(1, n)
 
 
+_SYLLABLES_FR: Final[dict[str, int]] = {}
+_SYLLABLES_EN: Final[dict[str, int]] = {}
+
+
 @dataclass(frozen=True)
 class Readability:
     method: str
@@ -304,8 +308,17 @@ def readability(text: str, method: str, lang: str, ws: list[str] | None = None,
         rix = long_words / n_sent
         # RIX 0-1 very easy … 7+ very hard
         return Readability("rix", round(rix, 2), max(0.0, min(1.0, 1 - rix / 7)))
-    count = syllables_fr if lang == "fr" else syllables_en
-    asw = sum(map(count, ws)) / len(ws)
+    # syllables counted once per word and process (a plain dict: cheaper than the functions' lru_cache)
+    counts = _SYLLABLES_FR if lang == "fr" else _SYLLABLES_EN
+    total = 0
+    for w in ws:
+        n = counts.get(w)
+        if n is None:
+            n = syllables_fr(w) if lang == "fr" else syllables_en(w)
+            if len(counts) < 200_000:
+                counts[w] = n
+        total += n
+    asw = total / len(ws)
     if method == "kandel_moles":
         value = 207 - 1.015 * asl - 73.6 * asw
     else:  # flesch

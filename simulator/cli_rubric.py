@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -25,6 +25,16 @@ def register(app: typer.Typer) -> None:
 
 def _err(message: str) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
+
+
+def _fail(exc: SimulatorError) -> NoReturn:
+    """Print a library error (a rubric's problems one per line) and exit 1."""
+    if isinstance(exc, RubricError):
+        for problem in exc.problems:
+            _err(problem)
+    else:
+        _err(f"error: {exc}")
+    raise typer.Exit(1) from None
 
 
 def score(
@@ -155,13 +165,8 @@ def calibrate(
         else:
             scorer = get_scorer(rubric_file)
         reports = run(scorer, rows, splits, by_file=by_file)
-    except RubricError as exc:
-        for problem in exc.problems:
-            _err(problem)
-        raise typer.Exit(1) from None
     except SimulatorError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
+        _fail(exc)
     names = ", ".join(str(f) for f in files)
     if as_json:
         typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "labels": names if len(files) > 1 else str(files[0]),
@@ -210,13 +215,8 @@ def train_violations(
             skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
             typer.echo(f"wrote {out}: {len(data['categories'])} categories, {len(data['vocabulary'])} features, "
                        f"trained on {rows} tune rows ({skipped} holdout rows skipped)")
-    except RubricError as exc:
-        for problem in exc.problems:
-            _err(problem)
-        raise typer.Exit(1) from None
     except SimulatorError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
+        _fail(exc)
 
 
 def rubric_schema(

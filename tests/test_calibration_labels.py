@@ -227,19 +227,25 @@ def test_tune_only_file_rejects_holdout_rows_and_repeats_of_the_main_file(tmp_pa
 FRESH = ROOT / "calibration" / "fr_turns_fresh.csv"
 
 
-def test_fresh_file_passes_and_shares_nothing_with_the_other_sets():
-    report = check_labels.check(FRESH)
+def _blind_set(path, prefix, at_least, others):
+    """A blind labeller's file: passes the checker, holds about half aside, every category present, no turn
+    of the other sets; returns its rows and category counts."""
+    report = check_labels.check(path)
     assert report.ok, report.problems
     rows = report.rows
-    assert len(rows) >= 260 and all(r.id.startswith("f") for r in rows)
+    assert len(rows) >= at_least and all(r.id.startswith(prefix) for r in rows)
     holdout = [r for r in rows if r.split == "holdout"]
     assert 0.4 <= len(holdout) / len(rows) <= 0.5
-    cats = Counter(c for r in rows for c in r.violations)
+    seen = set()
+    for other in others:
+        seen |= {r.agent_text.strip() for r in check_labels.check(other, tune_only=other == EXTRA).rows}
+    assert not [r.id for r in rows if r.agent_text.strip() in seen]
+    return rows, Counter(c for r in rows for c in r.violations)
+
+
+def test_fresh_file_passes_and_shares_nothing_with_the_other_sets():
+    _rows, cats = _blind_set(FRESH, "f", 260, (SHIPPED, EXTRA))
     assert all(cats[c] >= 14 for c in check_labels.CATEGORIES) and cats["false_legal"] >= 35, cats
-    others = set()
-    for path in (SHIPPED, EXTRA):
-        others |= {r.agent_text.strip() for r in check_labels.check(path, tune_only=path == EXTRA).rows}
-    assert not [r.id for r in rows if r.agent_text.strip() in others]
 
 
 # --- the third labeller's blind set (half held aside) -----------------------------------------------
@@ -247,15 +253,5 @@ THIRD = ROOT / "calibration" / "fr_turns_third.csv"
 
 
 def test_third_file_passes_and_shares_nothing_with_the_other_sets():
-    report = check_labels.check(THIRD)
-    assert report.ok, report.problems
-    rows = report.rows
-    assert len(rows) >= 300 and all(r.id.startswith("k") for r in rows)
-    holdout = [r for r in rows if r.split == "holdout"]
-    assert 0.4 <= len(holdout) / len(rows) <= 0.5
-    cats = Counter(c for r in rows for c in r.violations)
+    _rows, cats = _blind_set(THIRD, "k", 300, (SHIPPED, EXTRA, FRESH))
     assert all(cats[c] >= 15 for c in check_labels.CATEGORIES) and cats["threat"] >= 35, cats
-    others = set()
-    for path in (SHIPPED, EXTRA, FRESH):
-        others |= {r.agent_text.strip() for r in check_labels.check(path, tune_only=path == EXTRA).rows}
-    assert not [r.id for r in rows if r.agent_text.strip() in others]

@@ -10,8 +10,8 @@ import pytest
 
 from simulator.errors import RubricError, SimulatorError
 from simulator.rubric.calibrate import read_label_files
-from simulator.rubric.learned import (FeatureSpec, LearnedModel, TrainingRow, export, features, fit, load_model,
-                                      model_path, sha256_of)
+from simulator.rubric.learned import (FeatureSpec, LearnedModel, agent_features, debtor_features, export, features,
+                                      fit, load_model, model_path, sha256_of)
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorer import Scorer
 from simulator.rubric.text import fold
@@ -44,8 +44,7 @@ def test_scoring_from_the_json_weights_equals_scikit_learn():
     # the features the scorer computes from folded texts are those training computed from the raw ones
     row = rows[3]
     assert sorted(features(row.agent_text, row.debtor_before, spec)) == sorted(
-        __import__("simulator.rubric.learned", fromlist=["x"]).agent_features(fold(row.agent_text), spec)
-        + __import__("simulator.rubric.learned", fromlist=["x"]).debtor_features(fold(row.debtor_before), spec))
+        agent_features(fold(row.agent_text), spec) + debtor_features(fold(row.debtor_before), spec))
 
 
 def write_labels(path, rows):

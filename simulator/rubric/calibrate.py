@@ -191,6 +191,21 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn]) -> list[TurnScore]:
     return [scorer.score_isolated(r.agent_text, r.debtor_before) for r in rows]
 
 
+def _category_counts(rows: list[LabelledTurn], predicted: list[set[str]]) -> tuple[dict[str, dict[str, int]], float, float]:
+    """Per category found (tp), false (fp) and missed (fn), with the precision and recall of the totals."""
+    per = {c: {"tp": 0, "fp": 0, "fn": 0} for c in CATEGORIES}
+    for r, found in zip(rows, predicted):
+        for c in CATEGORIES:
+            if c in found:
+                per[c]["tp" if c in r.violations else "fp"] += 1
+            elif c in r.violations:
+                per[c]["fn"] += 1
+    tp, fp, fn = (sum(v[k] for v in per.values()) for k in ("tp", "fp", "fn"))
+    precision = round(tp / (tp + fp), 3) if tp + fp else float("nan")
+    recall = round(tp / (tp + fn), 3) if tp + fn else float("nan")
+    return per, precision, recall
+
+
 def report(split: str, rows: list[LabelledTurn], scores: list[TurnScore]) -> SplitReport:
     rep = SplitReport(split, len(rows))
     for d in DIMENSIONS:
@@ -199,43 +214,16 @@ def report(split: str, rows: list[LabelledTurn], scores: list[TurnScore]) -> Spl
         rep.spearman[d] = round(spearman(human, machine), 3)
         rep.kappa[d] = round(quadratic_kappa(human, machine), 3)
         rep.exact[d] = round(sum(h == m for h, m in zip(human, machine)) / len(rows), 3) if rows else float("nan")
-    tp = fp = fn = 0
-    per = {c: {"tp": 0, "fp": 0, "fn": 0} for c in CATEGORIES}
-    any_tp = any_fp = any_fn = 0
-    for r, s in zip(rows, scores):
-        predicted = {v.category for v in s.violations}
-        for c in CATEGORIES:
-            if c in predicted and c in r.violations:
-                tp += 1
-                per[c]["tp"] += 1
-            elif c in predicted:
-                fp += 1
-                per[c]["fp"] += 1
-            elif c in r.violations:
-                fn += 1
-                per[c]["fn"] += 1
-        any_tp += bool(predicted) and bool(r.violations)
-        any_fp += bool(predicted) and not r.violations
-        any_fn += not predicted and bool(r.violations)
-    rep.precision = round(tp / (tp + fp), 3) if tp + fp else float("nan")
-    rep.recall = round(tp / (tp + fn), 3) if tp + fn else float("nan")
+    critical = [{v.category for v in s.violations} for s in scores]
+    per, rep.precision, rep.recall = _category_counts(rows, critical)
+    rep.per_category = per
+    any_tp = sum(bool(p) and bool(r.violations) for r, p in zip(rows, critical))
+    any_fp = sum(bool(p) and not r.violations for r, p in zip(rows, critical))
+    any_fn = sum(not p and bool(r.violations) for r, p in zip(rows, critical))
     rep.any_precision = round(any_tp / (any_tp + any_fp), 3) if any_tp + any_fp else float("nan")
     rep.any_recall = round(any_tp / (any_tp + any_fn), 3) if any_tp + any_fn else float("nan")
-    rep.per_category = per
-    ftp = ffp = ffn = 0
-    fper = {c: {"tp": 0, "fp": 0, "fn": 0} for c in CATEGORIES}
-    for r, s in zip(rows, scores):
-        predicted = {v.category for v in s.violations} | {v.category for v in s.review}
-        for c in CATEGORIES:
-            key = "tp" if c in predicted and c in r.violations else "fp" if c in predicted else "fn" if c in r.violations else None
-            if key:
-                fper[c][key] += 1
-        ftp = sum(v["tp"] for v in fper.values())
-        ffp = sum(v["fp"] for v in fper.values())
-        ffn = sum(v["fn"] for v in fper.values())
-    rep.flagged_precision = round(ftp / (ftp + ffp), 3) if ftp + ffp else float("nan")
-    rep.flagged_recall = round(ftp / (ftp + ffn), 3) if ftp + ffn else float("nan")
-    rep.flagged_per_category = fper
+    flagged = [p | {v.category for v in s.review} for p, s in zip(critical, scores)]
+    rep.flagged_per_category, rep.flagged_precision, rep.flagged_recall = _category_counts(rows, flagged)
     return rep
 
 

@@ -343,16 +343,7 @@ class LiteralIndex:
             first = regex.search(text)
             if first is None:
                 continue
-            group = part.group
-            s, e = first.span(group)
-            again = part.again
-            if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
-                    and text.find(next(iter(again)), max(e, s + 1)) == -1):
-                spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
-            else:
-                # a further match needs one of the first set's literals further on: those the text holds
-                needs = {lit for lit in again if lit in text} if again is not None else None
-                spans = bounded(regex, text, 0, len(text), first, needs, group)
+            spans = _part_spans(part, text, first, -1)
             if spans:
                 owner = part.owner
                 if owner in found:
@@ -418,15 +409,7 @@ class LiteralIndex:
             first = regex.search(text)
             if first is None:
                 continue
-            group = part.group
-            s, e = first.span(group)
-            again = part.again
-            if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
-                    and text.find(next(iter(again)), max(e, s + 1)) == -1):
-                spans = [(s, e)]  # a match at a word start, and no literal left for another: just this one
-            else:
-                needs = {lit for lit, bit in part.again_bits if mask & bit} if again is not None else None
-                spans = bounded(regex, text, 0, len(text), first, needs, group)
+            spans = _part_spans(part, text, first, mask)
             if spans:
                 owner = part.owner
                 if owner in found:
@@ -439,6 +422,25 @@ class LiteralIndex:
 def _collect(number: int, start: int, end: int, flags: int, found: list[int]) -> None:
     """Hyperscan's callback: a part that may match (reported once: single-match mode)."""
     found.append(number)
+
+
+def _part_spans(part: _Part, text: str, first: re.Match[str], mask: int) -> list[tuple[int, int]]:
+    """Every match of an eager part, given its first one. `mask`: the gate literals the text holds (-1 when
+    the probe did not compute them: then the literals are looked up in the text)."""
+    group = part.group
+    s, e = first.span(group)
+    again = part.again
+    if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
+            and text.find(next(iter(again)), max(e, s + 1)) == -1):
+        return [(s, e)]  # a match at a word start, and no literal left for another: just this one
+    # a further match needs one of the first set's literals further on: those the text holds
+    if again is None:
+        needs = None
+    elif mask == -1:
+        needs = {lit for lit in again if lit in text}
+    else:
+        needs = {lit for lit, bit in part.again_bits if mask & bit}
+    return bounded(part.regex, text, 0, len(text), first, needs, group)
 
 
 def bounded(regex: re.Pattern[str], text: str, start: int, end: int, m: re.Match[str] | None = None,

@@ -106,14 +106,8 @@ class LearnedModel:
 
     def decisions(self, folded: str, debtor_folded: str = "") -> list[float]:
         """The logistic regression's decision value per category (before the sigmoid)."""
-        spec = self.spec
-        stems = _stems(folded, spec.stem)
-        feats = set(stems)
-        join = "_".join
-        for gap in range(1, spec.window + 1):
-            feats.update(map(join, zip(stems, stems[gap:])))
-        if spec.debtor and debtor_folded:
-            feats.update(["d:" + w for w in _stems(debtor_folded, spec.stem)])
+        feats = set(agent_features(folded, self.spec))
+        feats.update(debtor_features(debtor_folded, self.spec))
         rows = [i for i in map(self._index.get, feats) if i is not None]
         if not rows:
             return list(self.bias)

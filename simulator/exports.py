@@ -89,8 +89,8 @@ def export_csv(reviews: Reviews, user: User | None, flt: SessionFilter | None = 
     dims_list = list(dims) or list(DEFAULT_DIMENSIONS)
     header = (["session_id", "started_at", "trainee", "scenario_id", "mode", "status", "outcome", "overall", "passed",
                "passed_auto", "verdict", "turn", "stage"] + dims_list + [f"{d}_auto" for d in dims_list]
-              + ["overridden", "violations", "violations_dismissed", "violations_confirmed", "violation_decisions",
-                 "tips", "text"])
+              + ["overridden", "violations", "review_flags", "violations_dismissed", "violations_confirmed",
+                 "violation_decisions", "tips", "text"])
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
@@ -101,7 +101,8 @@ def export_csv(reviews: Reviews, user: User | None, flt: SessionFilter | None = 
             if turn.speaker != "agent" or not turn.score:
                 continue
             auto = turn.score.get("scores") or {}
-            flagged = sorted({str(v.get("rule")) for v in turn.score.get("violations") or []})
+            review = [str(v.get("rule")) for v in turn.score.get("review") or []]  # the learned detector's, to check
+            flagged = sorted({str(v.get("rule")) for v in turn.score.get("violations") or []} | set(review))
             decided = {r: turn.decision_for(r) for r in flagged}
             decided = {r: d for r, d in decided.items() if d is not None}
             writer.writerow([
@@ -113,6 +114,7 @@ def export_csv(reviews: Reviews, user: User | None, flt: SessionFilter | None = 
                 *[turn.effective.get(x, "") for x in dims_list], *[auto.get(x, "") for x in dims_list],
                 "|".join(sorted({o.dimension for o in turn.overrides})),
                 "|".join(str(v.get("rule")) for v in turn.score.get("violations") or []),
+                "|".join(review),
                 "|".join(r for r, d in decided.items() if d.decision == "dismissed"),
                 "|".join(r for r, d in decided.items() if d.decision == "confirmed"),
                 " | ".join(f"{r}: {d.decision} by {d.author or '?'}" + (f": {d.reason}" if d.reason else "")

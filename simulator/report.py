@@ -58,6 +58,7 @@ REVIEW_CSS = """
   letter-spacing: .03em; border-radius: 3px; padding: 0 .35em; margin-right: .4em; color: #fff; }
 .review-call li.tip .tag { background: #00796b; } .review-call li.violation .tag { background: #b71c1c; }
 .review-call li.violation { color: #b71c1c; } .review-call li.comment .tag { background: #546e7a; }
+.review-call li.review-flag .tag { background: #8d6e00; } .review-call li.review-flag.dismissed { color: #616161; }
 .review-call li.override .tag { background: #6a1b9a; } .review-call li.override { color: #6a1b9a; }
 .review-call .mood-line { color: #555; font-size: .85em; margin-top: .3em; }
 .review-call .mood-line .up { color: #2e7d32; } .review-call .mood-line .down { color: #b71c1c; }
@@ -218,6 +219,23 @@ def _violation_note(v: dict, lang: str, with_turn: bool = False) -> str:
                  f" data-rule='{e(v.get('rule'))}' data-decision='{decision}'")
 
 
+def _review_note(v: dict, lang: str) -> str:
+    """A review flag of the learned detector: to check; once a reviewer confirms it, a critical error (drawn as
+    one, with who confirmed it); once dismissed, struck through with who and why."""
+    rule = html.escape(str(v.get("rule") or ""))
+    if v.get("decision") == "confirmed":
+        return _violation_note(v, lang).replace("<li class='violation confirmed'", "<li class='violation confirmed' data-review='1'", 1)
+    body = html.escape(t(lang, "rb_review_flag", category=t(lang, f"rb_category_{v.get('category')}"),
+                         text=str(v.get("text") or "")))
+    if v.get("decision") != "dismissed":
+        return _note("review-flag", t(lang, "rb_review_flags"), body, f" data-rule='{rule}'")
+    said = html.escape(t(lang, "violation_dismissed_by", author=v.get("decided_by") or "?"))
+    if v.get("decision_reason"):
+        said += f"{_sep(lang)}{html.escape(str(v['decision_reason']))}"
+    return _note("review-flag dismissed", t(lang, "rb_review_flags"), f"<s>{body}</s> <span class='decision'>— {said}</span>",
+                 f" data-rule='{rule}' data-decision='dismissed'")
+
+
 def _with_decision(v: dict, turn: TurnView) -> dict:
     d = turn.decision_for(v.get("rule"))
     if d is None:
@@ -234,8 +252,7 @@ def turn_notes(turn: TurnView, lang: str, tz: ZoneInfo) -> str:
     score = turn.score or {}
     items = [_violation_note(_with_decision(v, turn), lang) for v in score.get("violations") or []]
     for v in score.get("review") or []:  # the learned detector's flags: to check, not critical errors
-        items.append(_note("review-flag", t(lang, "rb_review_flags"), html.escape(t(
-            lang, "rb_review_flag", category=t(lang, f"rb_category_{v.get('category')}"), text=str(v.get("text") or "")))))
+        items.append(_review_note(_with_decision(v, turn), lang))
     for dim, tip in (score.get("tips") or {}).items():
         items.append(_note("tip", t(lang, "tip"), f"<b>{html.escape(dim_label(lang, dim))}</b>{_sep(lang)}{html.escape(str(tip))}"))
     for o in turn.overrides:
@@ -324,7 +341,7 @@ def header_html(detail: SessionDetail, lang: str, tz: ZoneInfo) -> str:
         shown = _fmt(eff) if eff is None or auto is None or abs(eff - auto) < 0.005 else f"<s>{_fmt(auto)}</s> {_fmt(eff)}"
         metrics.append(f"<div class='metric' data-metric='{d}'><small>{html.escape(dim_label(lang, d))}</small><b>{shown}</b></div>")
     n_critical = str(len(sc.critical_errors))
-    if sc.dismissed_errors:
+    if sc.dismissed_errors or sc.review_confirmed:
         n_critical = f"<s>{len(sc.critical_errors_auto)}</s> {n_critical}"
     metrics.append(f"<div class='metric' data-metric='critical' data-count='{len(sc.critical_errors)}'>"
                    f"<small>{html.escape(t(lang, 'critical_errors'))}</small>"

@@ -26,7 +26,7 @@ from .auth import Access, AccessDenied
 from .errors import SimulatorError
 from .store import Store, utcnow
 from .users import User
-from .violations import ViolationDecision, apply_decisions, flagged_violations, in_force
+from .violations import ViolationDecision, apply_decisions, apply_review_decisions, flagged_violations, in_force
 
 DEFAULT_DIMENSIONS = ("empathy", "firmness", "clarity")
 VERDICTS = ("pass", "needs_work", "fail")
@@ -103,12 +103,15 @@ class ScoreSummary:
     pass_mark: float | None
     passed_auto: bool | None
     passed: bool | None
-    critical_errors: list[dict]   # those still counting: the flagged ones minus the dismissed ones
+    critical_errors: list[dict]   # those counting: the flagged ones minus the dismissed ones, plus confirmed review flags
     turns_scored: int
     overridden: int
     from_scorecard: bool
     critical_errors_auto: list[dict] = field(default_factory=list)  # every one the rubric engine flagged
     dismissed_errors: list[dict] = field(default_factory=list)      # flagged, then dismissed by a reviewer
+    review_flags: list[dict] = field(default_factory=list)          # the learned detector's flags nobody decided yet
+    review_confirmed: list[dict] = field(default_factory=list)      # review flags a reviewer made critical errors
+    review_dismissed: list[dict] = field(default_factory=list)      # review flags a reviewer cleared
 
 
 @dataclass
@@ -234,8 +237,9 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
     by the change the overrides make to that dimension's turn scores, and the
     effective overall is the scorecard's overall moved by the weighted average of
     those changes (so whatever else the rubric engine folds into `overall` is
-    kept). A dismissed violation is no longer a critical error. Once a score is
-    overridden or a violation dismissed, pass = overall ≥ pass mark and no
+    kept). A dismissed violation is no longer a critical error; a confirmed review
+    flag (the learned detector's) becomes one. Once a score is overridden, a
+    violation dismissed or a review flag confirmed, pass = overall ≥ pass mark and no
     critical error left. Without a scorecard (a call interrupted before it was scored as a
     whole) the overall is the weighted mean of the turns scored so far and
     pass/fail is unknown.
@@ -251,11 +255,15 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
     turn_auto, turn_eff = _means(auto, dims), _means(eff, dims)
     delta = {d: turn_eff[d] - turn_auto.get(d, turn_eff[d]) for d in turn_eff}
     critical_auto = list(card.get("critical_errors") or [])
+    review_auto = list(card.get("review_flags") or [])
     if scorecard is None:
         for idx, s in turn_scores.items():
-            critical_auto.extend({"turn": idx, "rule": v.get("rule"), "category": v.get("category"), "text": v.get("text")}
-                                 for v in (s.get("violations") or []))
+            for key, found in (("violations", critical_auto), ("review", review_auto)):
+                found.extend({"turn": idx, "rule": v.get("rule"), "category": v.get("category"), "text": v.get("text"),
+                              "reference": v.get("reference")} for v in (s.get(key) or []))
     critical, dismissed = apply_decisions(critical_auto, decisions or [])
+    confirmed, pending, cleared = apply_review_decisions(review_auto, decisions or [])
+    critical += confirmed
     if isinstance(card.get("overall"), (int, float)):
         means_auto = {d: float(v) for d, v in (card.get("means") or {}).items() if isinstance(v, (int, float))} or turn_auto
         means = {d: _clamp(v + delta.get(d, 0.0)) for d, v in means_auto.items()}
@@ -264,7 +272,7 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
         overall = _clamp(overall_auto + (shift or 0.0)) if overrides else overall_auto
         pass_mark = card.get("pass_mark")
         passed_auto = card.get("passed")
-        changed = bool(overrides) or bool(dismissed)
+        changed = bool(overrides) or bool(dismissed) or bool(confirmed)
         passed = passed_auto if not changed or pass_mark is None else (overall >= float(pass_mark) and not critical)
         from_card = True
     else:
@@ -274,7 +282,8 @@ def summarise_scores(turn_scores: dict[int, dict], overrides: list[Override], sc
         from_card = False
     return ScoreSummary(dims, means_auto, means, overall_auto, overall, pass_mark, passed_auto, passed, critical,
                         int(card.get("turns_scored") or len(turn_scores)), len(overrides), from_card,
-                        critical_errors_auto=critical_auto, dismissed_errors=dismissed)
+                        critical_errors_auto=critical_auto, dismissed_errors=dismissed, review_flags=pending,
+                        review_confirmed=confirmed, review_dismissed=cleared)
 
 
 def _clamp(x: float) -> float:
@@ -547,12 +556,14 @@ class Reviews:
 
     def dismiss_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
                           reason: str) -> ViolationDecision:
-        """Take a flagged violation for a false positive: it no longer counts as a critical error."""
+        """Take a flagged violation for a false positive: it no longer counts as a critical error (a review flag
+        of the learned detector is cleared)."""
         return self._decide(user, session_id, turn_idx, rule, "dismissed", reason)
 
     def confirm_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
                           reason: str | None = None) -> ViolationDecision:
-        """Confirm a flagged violation (or undo a dismissal): it counts as a critical error."""
+        """Confirm a flagged violation (or undo a dismissal): it counts as a critical error — a review flag of the
+        learned detector becomes one."""
         return self._decide(user, session_id, turn_idx, rule, "confirmed", reason)
 
     def _decide(self, user: User | None, session_id: str, turn_idx: int, rule: str, decision: str,

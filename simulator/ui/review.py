@@ -71,8 +71,10 @@ def table_rows(items: list[SessionSummary], reviews: Reviews, lang: str) -> pd.D
         result, critical = result_text(s, lang), len(sc.critical_errors)
         if sc.passed is not None and sc.passed_auto is not None and sc.passed != sc.passed_auto:
             result = f"{t(lang, 'result_pass' if sc.passed_auto else 'result_fail')} → {result}"
-        if sc.dismissed_errors:
+        if sc.dismissed_errors or sc.review_confirmed:
             critical = f"{len(sc.critical_errors_auto)} → {critical}"
+        if sc.review_flags:  # the learned detector's flags nobody has decided yet
+            critical = f"{critical} · {t(lang, 'review_flags_pending', n=len(sc.review_flags))}"
         rows.append([
             local_time(s.started_at, reviews.tz), s.trainee or t(lang, "local_user"), s.scenario_id,
             label(lang, f"call_mode_{s.mode}", s.mode),

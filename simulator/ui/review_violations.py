@@ -1,4 +1,5 @@
-"""Review tab: dismiss or confirm a compliance violation flagged on the selected turn.
+"""Review tab: dismiss or confirm a compliance violation flagged on the selected turn — a rule's critical
+error or a review flag of the learned detector (confirmed, it becomes a critical error).
 
 The form sits under the score correction and shares its turn picker. Every
 handler goes through `Reviews`, which checks the request's user server-side.
@@ -51,6 +52,8 @@ def turn_violation_choices(detail: SessionDetail, turn_idx: int | None, lang: st
         quote = str(v.get("text") or "")
         quote = quote if len(quote) <= 50 else quote[:50] + "…"
         name = f"{v['rule']} — {v.get('category') or v['rule']}"
+        if v.get("review"):  # the learned detector's flag: confirming it makes it a critical error
+            name += f" ({t(lang, 'violation_review_tag')})"
         if quote:
             name += f" : « {quote} »" if lang == "fr" else f': "{quote}"'
         decision = turn.decision_for(v["rule"])

@@ -47,7 +47,7 @@ def test_a_reviewer_dismisses_a_violation_and_the_trainee_reads_why(app, tmp_pat
         page.get_by_role("option", name="#3 — Si vous ne payez pas").click()
         rule = page.locator("#violation-rule input")
         expect(rule).to_have_value("FR-THREAT — menace : « l'huissier passe demain saisir vos meubles »")
-        expect(page.locator("#violation-rule")).to_contain_text("1 erreur(s) critique(s) relevée(s) sur ce tour")
+        expect(page.locator("#violation-rule")).to_contain_text("1 erreur(s) critique(s) ou signalement(s) à vérifier sur ce tour")
 
         # no reason: refused, nothing changes
         page.locator("#violation-dismiss").click()

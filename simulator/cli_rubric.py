@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.command("calibrate")(calibrate)
     app.command("train-violations")(train_violations)
+    app.command("train-scores")(train_scores)
     app.command("rubric-schema")(rubric_schema)
 
 
@@ -215,6 +216,39 @@ def train_violations(
             skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
             typer.echo(f"wrote {out}: {len(data['categories'])} categories, {len(data['vocabulary'])} features, "
                        f"trained on {rows} tune rows ({skipped} holdout rows skipped)")
+    except SimulatorError as exc:
+        _fail(exc)
+
+
+def train_scores(
+    labels: Annotated[list[str], typer.Argument(
+        help="Labelled CSV file(s) or glob pattern(s); only their split=tune rows are trained on")],
+    rubric: Annotated[str, typer.Option("--rubric", help="The rubric whose phrase rules the model reads (id or YAML path)")] = "fr-default",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the model here (e.g. rubrics/models/fr-scores.json)")] = None,
+    cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: kappa of the rules and of the model on a writer it was not trained on")] = False,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0001, help="Regularisation strength of the ridge regressions")] = 1.0,
+    stretch: Annotated[float, typer.Option("--stretch", min=0.5, max=2.0, help="Stretch of the predictions around the mean label (ridge pulls them in)")] = 1.25,
+) -> None:
+    """Train the rubric's dimension-score model on labelled turns (scikit-learn needed here only), or cross-check it."""
+    from .rubric.loader import resolve_rubric
+    from .rubric.train_scores import cross_check as run_check, format_score_check, train_scores as train
+
+    if out is None and not cross_check:
+        _err("error: give --out PATH to write the model, or --cross-check to measure it")
+        raise typer.Exit(2)
+    try:
+        rubric_file = resolve_rubric(rubric)
+        if cross_check:
+            typer.echo(format_score_check(run_check(labels, rubric_file, alpha=alpha, stretch=stretch)))
+        if out is not None:
+            from .rubric.calibrated import write_score_model
+
+            data = train(labels, rubric_file, language=rubric_file.rubric.language, alpha=alpha, stretch=stretch)
+            write_score_model(data, out)
+            rows = sum(f["tune_rows"] for f in data["trained_on"])
+            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            typer.echo(f"wrote {out}: {len(data['numeric'])} rule measures and {len(data['vocabulary'])} word features, "
+                       f"trained on {rows} tune rows ({skipped} holdout rows skipped) with {rubric_file.rubric.ref}")
     except SimulatorError as exc:
         _fail(exc)
 

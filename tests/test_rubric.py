@@ -193,8 +193,9 @@ def test_stages_and_english_rubric(fr):
 
 def test_scored_turn_json_has_the_shared_shape(fr):
     data = fr.score_isolated("Vous êtes un escroc, payez !", "Non.").to_json()
-    assert set(data) >= {"rubric", "scores", "evidence", "tips", "violations", "stage", "judge"}
-    assert data["rubric"] == "fr-default@1.0.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert set(data) >= {"rubric", "scores", "rules", "evidence", "tips", "violations", "stage", "judge"}
+    assert data["rubric"] == "fr-default@1.1.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert set(data["rules"]) == {"empathy", "firmness", "clarity"}  # the rules' own scores, beside the calibrated ones
     assert set(data["violations"][0]) >= {"rule", "category", "start", "end", "text", "reference"}
     assert json.loads(json.dumps(data)) == data
 

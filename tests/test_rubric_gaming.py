@@ -28,8 +28,9 @@ def test_the_same_formula_repeated_across_turns_loses_its_weight(scorer):
     scores = []
     for _ in range(4):
         session.hear("Franchement c'est difficile, j'ai perdu un gros client.")
-        scores.append(session.score("Je comprends, ça doit être difficile pour vous.").scores["empathy"])
-    assert scores[0] >= 4  # said once, right after the difficulty: a real acknowledgement
+        scores.append(session.score("Je comprends, perdre un gros client, ça doit être difficile pour vous.")
+                      .scores["empathy"])
+    assert scores[0] >= 4  # said once, right after the difficulty, in the debtor's words: a real acknowledgement
     assert all(e <= 3 for e in scores[2:]), scores
 
 

@@ -304,6 +304,17 @@ class LearnedDetector(StrictModel):
         return self
 
 
+class ScoreCalibration(StrictModel):
+    """Dimension scores calibrated on human labels (`python -m simulator train-scores`): a model reads what the
+    rules measured and the turn's words, and gives the 1–5 scores; evidence, tips, violations and every cap stay
+    with the rules."""
+
+    model: str = Field(
+        min_length=1, description="The model file, relative to the rubrics folder (e.g. models/fr-scores.json)."
+    )
+    language: Lang = Field(description="The language the model was trained on; calls in another language skip it.")
+
+
 class Pack(StrictModel):
     """A compliance rule pack (FR, US, UK…)."""
 
@@ -438,6 +449,10 @@ class Rubric(StrictModel):
     )
     clarity: ClarityParams = Field(default_factory=ClarityParams)
     gaming: GamingParams = Field(default_factory=GamingParams)
+    calibration: ScoreCalibration | None = Field(
+        None, description="Scores calibrated on human labels by a trained model (docs/rubrics.md, \"Calibrated "
+        "scores\"); only for this rubric's own id: a rubric extending it scores with its rules alone."
+    )
 
     @field_validator("debtor_cues")
     @classmethod

@@ -75,7 +75,10 @@ class TurnScore(BaseModel):
     rubric: str = Field(description="id@version of the rubric that scored the turn.")
     language: str
     scores: dict[str, int] = Field(description="1–5 per dimension.")
-    raw: dict[str, float] = Field(description="Unrounded scores after caps.")
+    raw: dict[str, float] = Field(description="Unrounded scores of the phrase rules, after caps.")
+    rules: dict[str, int] | None = Field(
+        None, description="The phrase rules' 1–5 scores, when the rubric's calibration model gave `scores` "
+        "(docs/rubrics.md, \"Calibrated scores\"); null when the rules alone scored the turn.")
     evidence: list[Evidence] = Field(default_factory=list)
     tips: dict[str, str] = Field(default_factory=dict, description="One tip per weak dimension, in the call's language.")
     violations: list[Violation] = Field(default_factory=list)

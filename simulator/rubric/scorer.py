@@ -13,6 +13,7 @@ formulas the trainee already used.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -24,6 +25,7 @@ from . import detectors
 from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
+from .calibrated import ScoreModel, calibrate_scores, load_score_model, numeric_features
 from .learned import LearnedModel, load_model, model_path
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
@@ -247,11 +249,44 @@ def _round(x: float) -> int:
     return max(1, min(5, int(math.floor(x + 0.5))))
 
 
+def _score_model(rubric_file: RubricFile, name: str) -> ScoreModel | None:
+    """The rubric's calibration model, if it was trained for this rubric; a missing or broken file, or one
+    trained for another rubric (a rubric extending this one), leaves the rules alone to score."""
+    ref = rubric_file.rubric.ref
+    try:
+        model = load_score_model(model_path(name))
+    except SimulatorError as exc:
+        _log.warning("%s — scoring %s with its phrase rules alone (no calibrated scores)", exc, ref)
+        return None
+    if model.rubric != rubric_file.rubric.id:
+        return None
+    if model.rubric_sha256 and model.rubric_sha256 != rubric_digest(rubric_file):
+        _log.warning("%s was trained on another version of rubric %s: retrain it (python -m simulator train-scores "
+                     "--rubric %s --out …) so its scores follow the rules as they are now", model.source, ref,
+                     rubric_file.rubric.id)
+    return model
+
+
+def rubric_digest(rubric_file: RubricFile) -> str:
+    """SHA-256 of the rubric as frozen with a session (packs inlined, the calibration section left out: the
+    rules a score model was trained on)."""
+    known = _DIGESTS.get(rubric_file.sha256)
+    if known is None:
+        dumped = rubric_file.rubric.model_dump_json(exclude={"extends", "calibration"})
+        known = _DIGESTS[rubric_file.sha256] = hashlib.sha256(dumped.encode("utf-8")).hexdigest()
+    return known
+
+
+_DIGESTS: dict[str, str] = {}
+
+
 class Scorer:
     """A rubric compiled for one language."""
 
-    def __init__(self, rubric_file: RubricFile, language: str | None = None, learned: bool = True):
-        """`learned=False`: the phrase rules alone, without the pack's learned detector (to compare)."""
+    def __init__(self, rubric_file: RubricFile, language: str | None = None, learned: bool = True,
+                 calibrated: bool | None = None):
+        """`learned=False`: without the pack's learned violation detector; `calibrated=False`: the rules' own
+        scores, without the rubric's score model (default: as `learned`; both False: the phrase rules alone)."""
         self.file = rubric_file
         self.rubric: Rubric = rubric_file.rubric
         self.language = language or self.rubric.language
@@ -306,6 +341,10 @@ class Scorer:
                 self.learned.append(_Learned(spec, index, threshold, lang))
             self.learned_model = model
             break  # one learned detector per language
+        self.score_model: ScoreModel | None = None
+        calibration = self.rubric.calibration if (learned if calibrated is None else calibrated) else None
+        if calibration is not None and calibration.language == lang:
+            self.score_model = _score_model(rubric_file, calibration.model)
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -647,6 +686,23 @@ def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, vio
     return out
 
 
+def _calibrated(model: ScoreModel, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
+                caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
+                readability: float | None, notes: list[str]) -> dict[str, int]:
+    """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps; a note
+    for each dimension it moves."""
+    capped: dict[str, int] = {}
+    for cap in caps:
+        capped[cap.dimension] = min(capped.get(cap.dimension, 5), cap.cap)
+    numeric = numeric_features(scores, raw, n_words, sents, asl, n_q, readability,
+                               [name for name in Flags.__slots__ if getattr(flags, name)])
+    out = calibrate_scores(model, folded, debtor_folded, numeric, capped)
+    for d in DIMENSIONS:
+        if out[d] != scores[d]:
+            notes.append(f"{d} {scores[d]} → {out[d]}: calibrated on human labels (learned model; rules gave {scores[d]})")
+    return out
+
+
 def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     rubric = scorer.rubric
     gaming = rubric.gaming
@@ -875,6 +931,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     for cap in caps:
         raw[cap.dimension] = min(raw[cap.dimension], cap.cap)
     scores = {d: _round(raw[d]) for d in DIMENSIONS}
+    raw_out = {d: _round2(raw[d]) for d in DIMENSIONS}
+    rules_scores: dict[str, int] | None = None
+    if scorer.score_model is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
+        rules_scores = scores
+        scores = _calibrated(scorer.score_model, folded, session.debtor_folded, scores, raw_out, caps, flags,
+                             n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes)
 
     # stage
     stages = []
@@ -915,7 +977,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
     # in TurnScore's field order (the order of the JSON)
     return score_from({
-        "rubric": scorer.ref, "language": lang, "scores": scores, "raw": {d: _round2(raw[d]) for d in DIMENSIONS},
+        "rubric": scorer.ref, "language": lang, "scores": scores, "raw": raw_out, "rules": rules_scores,
         "evidence": evidence, "tips": tips, "violations": violations, "review": review, "stage": stage, "stages": stages,
         "debtor_cues": list(session.cues), "flags": flags, "caps": caps, "notes": notes,
         "metrics": Metrics(n_words, sents, round(asl, 1), n_q, round(ratio, 2),

@@ -255,3 +255,19 @@ THIRD = ROOT / "calibration" / "fr_turns_third.csv"
 def test_third_file_passes_and_shares_nothing_with_the_other_sets():
     _rows, cats = _blind_set(THIRD, "k", 300, (SHIPPED, EXTRA, FRESH))
     assert all(cats[c] >= 15 for c in check_labels.CATEGORIES) and cats["threat"] >= 35, cats
+
+
+# --- the fourth labeller's blind set (half held aside) ----------------------------------------------
+FOURTH = ROOT / "calibration" / "fr_turns_fourth.csv"
+TRAIN_A = ROOT / "calibration" / "fr_turns_train_a.csv"
+TRAIN_B = ROOT / "calibration" / "fr_turns_train_b.csv"
+
+
+def test_fourth_file_passes_and_shares_nothing_with_the_other_sets():
+    rows, cats = _blind_set(FOURTH, "q", 400, (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B))
+    assert all(cats[c] >= 20 for c in check_labels.CATEGORIES), cats
+    hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 90 and not any(r.violations for r in hard_negatives)
+    for dim in check_labels.DIMENSIONS:
+        levels = Counter(r.scores[dim] for r in rows)
+        assert all(levels[level] >= 25 for level in check_labels.LEVELS), (dim, levels)

@@ -140,7 +140,7 @@ def calibrate(
     split: Annotated[Optional[list[str]], typer.Option("--split", help="tune, holdout or all (repeatable; default: all three)")] = None,
     by_file: Annotated[bool, typer.Option("--by-file", help="With several files: also report each split file by file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
-    rules_only: Annotated[bool, typer.Option("--rules-only", help="Without the pack's learned detector (the phrase rules alone)")] = False,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help="Without the learned detector and the calibrated scores (the phrase rules alone)")] = False,
 ) -> None:
     """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R.
 

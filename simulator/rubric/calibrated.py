@@ -123,12 +123,35 @@ class ScoreModel:
         return dict(zip(self.dimensions, total))
 
 
+MAX_STEP = 1  # the calibration moves a rule score by at most this many levels
+
+
 def calibrate_scores(model: ScoreModel, folded: str, debtor_folded: str, numeric: dict[str, float],
-                     caps: dict[str, int]) -> dict[str, int]:
-    """The calibrated 1–5 score of each dimension: rounded half up, within 1–5, then under the turn's caps."""
+                     caps: dict[str, int], rules: dict[str, int] | None = None,
+                     in_context: Iterable[str] = ()) -> dict[str, int]:
+    """The calibrated 1–5 score of each dimension: rounded half up, within 1–5, at most `MAX_STEP` from the
+    rules' score (`rules`), never below it on a dimension the rules credited for answering what the debtor
+    just voiced (`in_context`: the rubric's context conditions stand), then under the turn's caps."""
     out = {}
     for d, value in model.predict(folded, debtor_folded, numeric).items():
-        out[d] = min(max(1, min(5, int(math.floor(value + 0.5)))), caps.get(d, 5))
+        score = max(1, min(5, int(math.floor(value + 0.5))))
+        if rules is not None:
+            low = rules[d] if d in in_context else rules[d] - MAX_STEP
+            score = max(low, min(rules[d] + MAX_STEP, score))
+        out[d] = min(score, caps.get(d, 5))
+    return out
+
+
+def context_dimensions(rubric, score) -> set[str]:
+    """The dimensions a TurnScore's rules credited for an indicator whose context cue the debtor voiced (what
+    the scorer passes as `in_context`; training reads it this way)."""
+    by_id = {i.id: i for i in rubric.indicators}
+    out = set()
+    heard = set(score.debtor_cues)
+    for e in score.evidence:
+        ind = by_id.get(e.indicator)
+        if e.polarity == "positive" and ind is not None and ind.context and heard.intersection(ind.context.cues):
+            out.add(e.dimension)
     return out
 
 
@@ -173,8 +196,9 @@ class ScoreRow:
     debtor_before: str
     numeric: dict[str, float]
     labels: dict[str, int]
-    rules: dict[str, int] = field(default_factory=dict)  # the rules' own scores (to compare)
+    rules: dict[str, int] = field(default_factory=dict)  # the rules' own scores
     caps: dict[str, int] = field(default_factory=dict)  # the turn's lowest cap per dimension
+    in_context: frozenset[str] = frozenset()  # dimensions credited for answering what the debtor voiced
 
 
 def _sklearn():

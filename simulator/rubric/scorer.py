@@ -688,15 +688,15 @@ def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, vio
 
 def _calibrated(model: ScoreModel, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
                 caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
-                readability: float | None, notes: list[str]) -> dict[str, int]:
-    """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps; a note
-    for each dimension it moves."""
+                readability: float | None, notes: list[str], in_context: set[str]) -> dict[str, int]:
+    """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps, at most
+    one level from them and never below them where the rules credited the context; a note per moved dimension."""
     capped: dict[str, int] = {}
     for cap in caps:
         capped[cap.dimension] = min(capped.get(cap.dimension, 5), cap.cap)
     numeric = numeric_features(scores, raw, n_words, sents, asl, n_q, readability,
                                [name for name in Flags.__slots__ if getattr(flags, name)])
-    out = calibrate_scores(model, folded, debtor_folded, numeric, capped)
+    out = calibrate_scores(model, folded, debtor_folded, numeric, capped, scores, in_context)
     for d in DIMENSIONS:
         if out[d] != scores[d]:
             notes.append(f"{d} {scores[d]} → {out[d]}: calibrated on human labels (learned model; rules gave {scores[d]})")
@@ -768,11 +768,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     fired: set[str] = set()
     phrases: set[str] = set()
     cues = session.cues
+    in_context: set[str] = set()  # dimensions credited for answering a cue the debtor voiced (calibration keeps them)
     for ind, spans in found:
         fired.add(ind.id)
         weight = ind.weight
         if ind.context_cues is not None:
-            heard = not session.context_known or any(cue in cues for cue in ind.context_cues)
+            voiced = any(cue in cues for cue in ind.context_cues)
+            if voiced and ind.sign > 0:
+                in_context.add(ind.dimension)
+            heard = not session.context_known or voiced
             weight *= ind.in_context if heard else ind.out_of_context
         if ind.sign > 0 and not ind.repeatable:
             said = [" ".join(folded[s:e].split()) for s, e in spans]
@@ -936,7 +940,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     if scorer.score_model is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
         rules_scores = scores
         scores = _calibrated(scorer.score_model, folded, session.debtor_folded, scores, raw_out, caps, flags,
-                             n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes)
+                             n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes,
+                             in_context)
 
     # stage
     stages = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import SimulatorError
 from .calibrate import LabelledTurn, expand_label_paths, quadratic_kappa, read_label_files
-from .calibrated import DEFAULT_STRETCH, ScoreModel, ScoreRow, calibrate_scores, export_scores, fit_scores, score_numeric_features
+from .calibrated import DEFAULT_STRETCH, ScoreModel, ScoreRow, calibrate_scores, context_dimensions, export_scores, fit_scores, score_numeric_features
 from .learned import FeatureSpec, sha256_of
 from .loader import RubricFile
 from .models import DIMENSIONS
@@ -38,7 +38,7 @@ def score_rows(rubric_file: RubricFile, rows: list[LabelledTurn]) -> list[ScoreR
         for cap in score.caps:
             caps[cap.dimension] = min(caps.get(cap.dimension, 5), cap.cap)
         out.append(ScoreRow(r.agent_text, r.debtor_before, score_numeric_features(score), dict(r.labels),
-                            dict(score.scores), caps))
+                            dict(score.scores), caps, frozenset(context_dimensions(rubric_file.rubric, score))))
     return out
 
 
@@ -97,7 +97,8 @@ def cross_check(paths: list[str | Path], rubric_file: RubricFile, spec: FeatureS
             continue
         fitted = fit_scores(rest, spec, alpha=alpha, min_df=min_df, stretch=stretch)
         model = ScoreModel(export_scores(fitted, "xx", {"id": rubric_file.rubric.id}, {}), "cross-check")
-        calibrated = [calibrate_scores(model, fold(s.agent_text), fold(s.debtor_before), s.numeric, s.caps) for s in held]
+        calibrated = [calibrate_scores(model, fold(s.agent_text), fold(s.debtor_before), s.numeric, s.caps, s.rules,
+                                       s.in_context) for s in held]
         check = ScoreCheck(f.name, len(held))
         for d in DIMENSIONS:
             gold = [s.labels[d] for s in held]

@@ -32,11 +32,7 @@ def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) 
     """E/F/C badges of the trainee's last turn, its tips and any critical error."""
     if score is None:
         return ""
-    badges = "".join(
-        f"<span class='badge' data-dim='{d}' data-score='{score.scores[d]}' title='{_e(t(lang, f'rb_dim_{d}'))}'>"
-        f"{_e(t(lang, f'rb_badge_{d}'))} {score.scores[d]}</span>"
-        for d in DIMENSIONS
-    )
+    badges = "".join(_badge(score, d, lang) for d in DIMENSIONS)
     parts = [f"<strong>{_e(t(lang, 'rb_last_turn'))}</strong>{badges}"]
     for v in score.violations:
         parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'rb_critical_error', rule=v.rule, text=v.text))}"
@@ -48,6 +44,18 @@ def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) 
         parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'rb_tip', dim=t(lang, f'rb_dim_{d}'), tip=tip))}</p>")
     attr = f" data-turn='{turn}'" if turn is not None else ""
     return f"<div class='turn-score'{attr}>{''.join(parts)}</div>"
+
+
+def _badge(score: TurnScore, d: str, lang: str) -> str:
+    """One dimension's badge; its tooltip says when the calibrated score differs from the rules' own."""
+    title = t(lang, f"rb_dim_{d}")
+    rules = (score.rules or {}).get(d)
+    extra = ""
+    if rules is not None and rules != score.scores[d]:
+        title = t(lang, "rb_calibrated_title", dim=title, rules=rules, score=score.scores[d])
+        extra = f" data-rules='{rules}'"
+    return (f"<span class='badge' data-dim='{d}' data-score='{score.scores[d]}'{extra} title='{_e(title)}'>"
+            f"{_e(t(lang, f'rb_badge_{d}'))} {score.scores[d]}</span>")
 
 
 def _trend(value: float) -> str:

@@ -196,3 +196,14 @@ def test_the_badge_says_when_the_calibrated_score_differs_from_the_rules(fr):
     same = [x for x in DIMENSIONS if s.scores[x] == s.rules[x]]
     for x in same:
         assert f"data-dim='{x}' data-score='{s.scores[x]}' title=" in html_fr
+
+
+def test_the_calibration_moves_a_rule_score_by_one_level_at_most_and_keeps_context_credit(fr, tune_rows):
+    calibrated = Scorer(fr)
+    # a condolence right after a bereavement: the rules credit the context, the model alone would say 2
+    s = calibrated.score_isolated("Je suis désolée pour votre associé, ça doit être très dur.",
+                                  "Mon associé est décédé le mois dernier, tout est compliqué.")
+    assert s.scores["empathy"] >= s.rules["empathy"] >= 4
+    for row in tune_rows[::9]:
+        s = calibrated.score_isolated(row.agent_text, row.debtor_before)
+        assert all(abs(s.scores[d] - s.rules[d]) <= 1 for d in DIMENSIONS), (row.id, s.scores, s.rules)

@@ -98,29 +98,33 @@ class ScoreModel:
             raise SimulatorError(f"{source}: a numeric feature has not {n} weights")
 
     def predict(self, folded: str, debtor_folded: str, numeric: dict[str, float]) -> dict[str, float]:
-        """The unrounded calibrated score of each dimension."""
-        n = len(self.dimensions)
-        total = list(self.bias)
+        """The unrounded calibrated score of each dimension (three: the sums are unrolled)."""
+        a, b, c = self.bias
+        get = self._numeric.get
         for name, value in numeric.items():
-            row = self._numeric.get(name)
+            row = get(name)
             if row is not None:
-                for i in range(n):
-                    total[i] += row[i] * value
+                a += row[0] * value
+                b += row[1] * value
+                c += row[2] * value
         feats = set(agent_features(folded, self.spec))
         feats.update(debtor_features(debtor_folded, self.spec))
-        norm = 0.0
-        text = [0.0] * n
+        norm = ta = tb = tc = 0.0
+        get = self._words.get
         for f in feats:
-            row = self._words.get(f)
+            row = get(f)
             if row is not None:
                 norm += row[0]
-                for i in range(n):
-                    text[i] += row[i + 1]
+                ta += row[1]
+                tb += row[2]
+                tc += row[3]
         if norm > 0:
             scale = 1.0 / math.sqrt(norm)
-            for i in range(n):
-                total[i] += text[i] * scale
-        return dict(zip(self.dimensions, total))
+            a += ta * scale
+            b += tb * scale
+            c += tc * scale
+        d0, d1, d2 = self.dimensions
+        return {d0: a, d1: b, d2: c}
 
 
 MAX_STEP = 1  # the calibration moves a rule score by at most this many levels

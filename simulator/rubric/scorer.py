@@ -25,6 +25,7 @@ from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
 from .learned import LearnedModel, load_model, model_path
+from .linear import LinearTable
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
@@ -286,6 +287,7 @@ class Scorer:
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self._required_ids: frozenset[str] = frozenset(r.id for r in self.required)
         self.learned_model: LearnedModel | None = None
+        self.learned_table: LinearTable | None = None  # the model's tables (`linear.py`), read every turn
         self.learned: list[_Learned] = []
         for detector in (self.rubric.learned if learned else []):
             if detector.language != lang:
@@ -305,6 +307,7 @@ class Scorer:
                 threshold = spec.threshold if spec.threshold is not None else model.thresholds[index]
                 self.learned.append(_Learned(spec, index, threshold, lang))
             self.learned_model = model
+            self.learned_table = model.table
             break  # one learned detector per language
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
@@ -632,18 +635,24 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
 def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation]) -> list[Violation]:
     """What the learned detector hears in categories no rule flagged in this turn, with the sentence weighing
     most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md)."""
-    model = scorer.learned_model
-    if model is None:
+    table = scorer.learned_table
+    if table is None:
         return []
-    decisions = model.decisions(folded, session.debtor_folded)
+    decisions = table.decisions(folded, session.debtor_folded)
+    heard = [learned for learned in scorer.learned if decisions[learned.index] >= learned.cut]
+    if not heard:
+        return []
+    if violations:
+        have = {v.category for v in violations}
+        heard = [learned for learned in heard if learned.category not in have]
+        if not heard:
+            return []
+    spans = table.evidence(folded, [learned.index for learned in heard])  # each sentence scored once for all
     out: list[Violation] = []
-    have = {v.category for v in violations}
-    for learned in scorer.learned:
-        if decisions[learned.index] >= learned.cut and learned.category not in have:
-            start, end = model.evidence(folded, learned.index)
-            out.append(Violation(
-                rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
-                reference=learned.reference, description=learned.description, fix=learned.fix))
+    for learned, (start, end) in zip(heard, spans):
+        out.append(Violation(
+            rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
+            reference=learned.reference, description=learned.description, fix=learned.fix))
     return out
 
 
@@ -859,7 +868,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
-    review = _review(scorer, session, text, folded, violations) if scorer.learned_model is not None else []
+    review = _review(scorer, session, text, folded, violations) if scorer.learned_table is not None else []
     if violations:
         flags.violation = True
         for v in violations:

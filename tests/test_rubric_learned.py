@@ -138,12 +138,13 @@ def test_long_stems_and_no_pairs_or_debtor_take_the_plain_route(shipped_data):
 
 
 def test_the_packed_tables_find_every_key_and_only_those():
-    items = {k * 37 + 5: k for k in range(1, 3000)}  # keys that crowd the same slots
-    table = linear.IntTable(items)
-    assert all(table.get(key) == value for key, value in items.items())
-    assert all(table.get(key) == -1 for key in range(1, 200_000, 7) if key not in items)
-    with pytest.raises(ValueError, match="out of range"):
-        linear.IntTable({0: 1})
+    items = {k * 37 + 5: (k, -k) for k in range(1, 3000)}  # keys that crowd the same slots
+    table = linear.IntTable(items, 2)
+    assert all(table.get(key) == a and table.slots[table.find(key) + 1] == b for key, (a, b) in items.items())
+    assert all(table.get(key) == -1 and table.find(key) == -1 for key in range(1, 200_000, 7) if key not in items)
+    for bad in ({0: (1, 1)}, {2 ** 62: (1, 1)}, {5: (1,)}):
+        with pytest.raises(ValueError, match="out of range"):
+            linear.IntTable(bad, 2)
 
 
 def write_labels(path, rows):

@@ -34,14 +34,14 @@ import re
 from typing import Any, Final
 
 from librt.vecs import append, vec
-from mypy_extensions import i64
+from mypy_extensions import i32, i64
 
 # a sentence of a turn (the evidence for a flag is the sentence that weighs most)
 SENTENCE: Final = re.compile(r"[^.!?;:\n]+")
 _BASE: Final = 37  # a stem's letters as digits: a-z are 1-26, 0-9 are 27-36
 _MAX_CODED: Final = 12  # 37**12 < 2**63: longer stems are looked up as strings
 _ABSENT: Final = -1
-_LIMIT: Final = 2 ** 30  # |idf| and |weight| in 1/scale: a product fits an i64 (the sums are Python ints)
+_LIMIT: Final = 2 ** 30  # |idf| and |weight| in 1/scale: each fits an i32, a product an i64 (sums: Python ints)
 # compiled by mypyc (a loop over characters is then fast: the packed route), or running as plain Python
 COMPILED: Final = not __file__.endswith(".py")
 
@@ -73,37 +73,45 @@ def _digit(c: int) -> int:
 
 
 class IntTable:
-    """An open-addressing hash table from positive integers to rows (`_ABSENT` when missing), packed."""
+    """An open-addressing hash table from positive integers to `width` integers each, packed in one array (a
+    key beside its values: a look-up reads one cache line, most of the time)."""
 
-    def __init__(self, items: dict[int, int]) -> None:
+    def __init__(self, items: dict[int, tuple[int, ...]], width: int = 1) -> None:
         size = 8
         while size < 2 * len(items):
             size *= 2
         self.mask: i64 = size - 1
-        keys = vec[i64]([0] * size)  # 0: an empty slot (keys are positive)
-        values = vec[i64]([_ABSENT] * size)
-        for key, value in items.items():
-            if key <= 0 or key >= 2 ** 62:
-                raise ValueError(f"table key {key} out of range")
+        self.stride: i64 = 1 + width
+        slots = vec[i64]([0] * (size * self.stride))  # key 0: an empty slot (keys are positive)
+        for key, values in items.items():
+            if key <= 0 or key >= 2 ** 62 or len(values) != width:
+                raise ValueError(f"table entry {key}: {values} out of range")
             slot: i64 = _spread(key) & self.mask
-            while keys[slot] != 0:
+            while slots[slot * self.stride] != 0:
                 slot = (slot + 1) & self.mask
-            keys[slot] = key
-            values[slot] = value
-        self.keys = keys
-        self.values = values
+            slots[slot * self.stride] = key
+            for k, value in enumerate(values):
+                slots[slot * self.stride + 1 + k] = value
+        self.slots = slots
 
-    def get(self, key: i64) -> i64:
-        keys = self.keys
+    def find(self, key: i64) -> i64:
+        """Where the key's values start in `slots` (-1: no such key)."""
+        slots = self.slots
         mask = self.mask
+        stride = self.stride
         slot: i64 = _spread(key) & mask
         while True:
-            k = keys[slot]
+            k = slots[slot * stride]
             if k == key:
-                return self.values[slot]
+                return slot * stride + 1
             if k == 0:
                 return _ABSENT
             slot = (slot + 1) & mask
+
+    def get(self, key: i64) -> i64:
+        """The key's (first) value, or -1."""
+        at = self.find(key)
+        return self.slots[at] if at >= 0 else _ABSENT
 
 
 def _spread(key: i64) -> i64:
@@ -130,6 +138,7 @@ class LinearTable:
         pairs: dict[tuple[int, int], int] = {}
         said: dict[str, int] = {}  # the debtor's stem → row
         data: list[int] = []  # per row: idf², then idf × each weight (in 1/scale², exact)
+        raw: list[int] = []  # per row: idf, then each weight (in 1/scale)
         for row, (feature, values) in enumerate(vocabulary.items()):
             if len(values) != self.width or not all(type(v) is int for v in values):
                 raise ValueError(f"feature {feature!r}: expected {self.width} whole numbers, got {values!r}")
@@ -137,11 +146,13 @@ class LinearTable:
             if not 0 < idf < _LIMIT:
                 raise ValueError(f"feature {feature!r}: idf {idf} out of range")
             data.append(idf * idf)
+            raw.append(idf)
             for value in values[1:]:
                 w: int = value
                 if not -_LIMIT < w < _LIMIT:
                     raise ValueError(f"feature {feature!r}: weight {w} out of range")
                 data.append(idf * w)
+                raw.append(w)
             if feature.startswith("d:"):
                 said[feature[2:]] = row
             elif "_" in feature:
@@ -156,12 +167,13 @@ class LinearTable:
         self.tuples: list[tuple[int, ...]] = [
             tuple(data[r * self.width:(r + 1) * self.width]) for r in range(len(vocabulary))] if plain else []
         # the packed route (a stem no folded text can give, e.g. longer than `stem` letters, is left out)
+        # a stem → (its number, the row of the stem alone); the rows as read in the file: idf, then weights
         use = self.packed
-        self.codes = IntTable({stem_code(s): i for s, i in ids.items() if use and _reachable(s, stem)})
-        self.said = IntTable({stem_code(s): row for s, row in said.items() if use and _reachable(s, stem)})
-        self.uni = vec[i64]([uni.get(i, _ABSENT) for i in range(len(ids))] if use else [])
-        self.pairs = IntTable({a * self.size + b + 1: row for (a, b), row in pairs.items()} if use else {})
-        self.data = vec[i64](data if use else [])
+        self.codes = IntTable({stem_code(s): (i, uni.get(i, _ABSENT)) for s, i in ids.items()
+                               if use and _reachable(s, stem)}, 2)
+        self.said = IntTable({stem_code(s): (row,) for s, row in said.items() if use and _reachable(s, stem)})
+        self.pairs = IntTable({a * self.size + b + 1: (row,) for (a, b), row in pairs.items()} if use else {})
+        self.data = vec[i32](raw if use else [])
 
     # --- the features of a text -----------------------------------------------------------------------------
     def rows(self, folded: str, debtor_folded: str = "", start: int = 0, end: int = -1) -> list[int]:
@@ -189,10 +201,9 @@ class LinearTable:
                 found.add(row)
         return sorted(found)
 
-    def _numbers(self, text: str, start: i64, end: i64) -> vec[i64]:
-        """The number of each word's stem in text[start:end] (`_ABSENT` for a stem the vocabulary lacks)."""
+    def _find(self, text: str, start: i64, end: i64, table: IntTable) -> vec[i64]:
+        """For each word of text[start:end]: where its stem's values are in `table` (-1: not there)."""
         out = vec[i64]()
-        codes = self.codes
         n = self.stem
         code: i64 = 0
         length: i64 = 0
@@ -203,22 +214,26 @@ class LinearTable:
                     code = code * _BASE + d
                 length += 1
             elif length:
-                out = append(out, codes.get(code))
+                out = append(out, table.find(code))
                 code = 0
                 length = 0
         if length:
-            out = append(out, codes.get(code))
+            out = append(out, table.find(code))
         return out
 
     def _packed_rows(self, folded: str, debtor_folded: str, start: i64, end: i64) -> vec[i64]:
-        numbers = self._numbers(folded, start, end)
+        codes = self.codes
+        slots = codes.slots
+        numbers = vec[i64]()  # each word's stem number (-1: a stem the vocabulary lacks)
         found = vec[i64]()
-        uni = self.uni
-        for a in numbers:
-            if a >= 0:
-                row = uni[a]
+        for at in self._find(folded, start, end, codes):
+            if at >= 0:
+                numbers = append(numbers, slots[at])
+                row = slots[at + 1]
                 if row >= 0:
                     found = append(found, row)
+            else:
+                numbers = append(numbers, _ABSENT)
         n = len(numbers)
         pairs = self.pairs
         size = self.size
@@ -232,26 +247,10 @@ class LinearTable:
                         if row >= 0:
                             found = append(found, row)
         if self.debtor and debtor_folded:
-            said = self.said
-            code: i64 = 0
-            length: i64 = 0
-            stem = self.stem
-            for i in range(len(debtor_folded)):
-                d: i64 = _digit(ord(debtor_folded[i]))
-                if d:
-                    if length < stem:
-                        code = code * _BASE + d
-                    length += 1
-                elif length:
-                    row = said.get(code)
-                    if row >= 0:
-                        found = append(found, row)
-                    code = 0
-                    length = 0
-            if length:
-                row = said.get(code)
-                if row >= 0:
-                    found = append(found, row)
+            said = self.said.slots
+            for at in self._find(debtor_folded, 0, len(debtor_folded), self.said):
+                if at >= 0:
+                    found = append(found, said[at])
         return _sorted_unique(found)
 
     # --- the decision values --------------------------------------------------------------------------------
@@ -275,14 +274,16 @@ class LinearTable:
         width = self.width
         norm = 0
         for r in rows:
-            norm += data[r * width]
+            idf = i64(data[r * width])
+            norm += idf * idf
         scale = self.scale * math.sqrt(float(norm))
         out: list[float] = []
         bias = self.bias
         for c in range(1, width):
             total = 0
             for r in rows:
-                total += data[r * width + c]
+                base = r * width
+                total += i64(data[base]) * i64(data[base + c])
             out.append(bias[c - 1] + float(total) / scale)
         return out
 

@@ -210,6 +210,82 @@ class _Stage:
         self.regex = regex
 
 
+class _Gaming:
+    """The rubric's gaming parameters, read in every turn, as plain attributes (a pydantic attribute costs more);
+    the values are the rubric's own objects (an int stays an int in notes and caps)."""
+
+    def __init__(self, spec: Any) -> None:
+        self.max_turn_words: Any = spec.max_turn_words
+        self.long_turn_cap: Any = spec.long_turn_cap
+        self.repeat_window: Any = spec.repeat_window
+        self.repeat_decay: Any = spec.repeat_decay
+        self.same_turn_similarity: Any = spec.same_turn_similarity
+        self.same_turn_cap: Any = spec.same_turn_cap
+        self.formula_repeats: Any = spec.formula_repeats
+        self.formula_repeat_cap: Any = spec.formula_repeat_cap
+        self.bare_cues: Any = spec.bare_cues
+        self.stuffing_hits: Any = spec.stuffing_hits
+        self.stuffing_coverage: Any = spec.stuffing_coverage
+        self.stuffing_cap: Any = spec.stuffing_cap
+        self.shouting_upper_ratio: Any = spec.shouting_upper_ratio
+        self.shouting_min_letters: Any = spec.shouting_min_letters
+        self.shouting_exclamations: Any = spec.shouting_exclamations
+        self.shouting_excused_by: tuple[str, ...] = tuple(spec.shouting_excused_by)
+        # (dimension, cap) of each dimension a shouted turn is capped on, in the dimensions' order
+        self.shouting_caps: list[tuple[str, Any]] = _caps_of(spec.shouting_caps)
+
+
+class _Clarity:
+    """The rubric's clarity parameters (see `_Gaming`), with the readability measure of the scorer's language."""
+
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.short_sentence_words: Any = spec.short_sentence_words
+        self.long_sentence_words: Any = spec.long_sentence_words
+        self.very_long_sentence_words: Any = spec.very_long_sentence_words
+        self.short_sentence_bonus: Any = spec.short_sentence_bonus
+        self.long_sentence_penalty: Any = spec.long_sentence_penalty
+        self.very_long_sentence_penalty: Any = spec.very_long_sentence_penalty
+        self.question_penalties: Any = spec.question_penalties
+        self.options_penalty: Any = spec.options_penalty
+        self.stacked_penalty: Any = spec.stacked_penalty
+        self.long_turn_words: Any = spec.long_turn_words
+        self.long_turn_penalty: Any = spec.long_turn_penalty
+        self.readability: Any = spec.readability.get(lang)  # the method, or None
+        self.readability_min_words: Any = spec.readability_min_words
+        self.readability_easy: Any = spec.readability_easy
+        self.readability_hard: Any = spec.readability_hard
+        self.readability_bonus: Any = spec.readability_bonus
+        self.readability_penalty: Any = spec.readability_penalty
+
+
+class _Tip:
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.missing: tuple[str, ...] = tuple(spec.missing)
+        self.fired: tuple[str, ...] = tuple(spec.fired)
+        self.flags: tuple[str, ...] = tuple(spec.flags)
+        self.text: Any = spec.text.get(lang)
+
+
+class _Dim:
+    """A dimension's figures read in every turn (see `_Gaming`)."""
+
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.base: Any = spec.base
+        self.max_gain: Any = spec.max_gain
+        self.weak_below: Any = spec.weak_below
+        self.tips: list[_Tip] = [_Tip(t, lang) for t in spec.tips]
+
+
+def _caps_of(cap_spec: Any) -> list[tuple[str, Any]]:
+    """(dimension, cap) of each capped dimension of a `ViolationCap`, in the dimensions' order."""
+    out: list[tuple[str, Any]] = []
+    for d in DIMENSIONS:
+        cap = getattr(cap_spec, d)
+        if cap is not None:
+            out.append((d, cap))
+    return out
+
+
 _NEGATION: Final = {
     "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
@@ -333,6 +409,12 @@ class Scorer:
         self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
                              if regex.rest is not None]
         self._ref: str = self.rubric.ref  # id@version (a property of the frozen rubric, read every turn)
+        # the rubric's figures read in every turn, as plain attributes
+        self.gaming = _Gaming(self.rubric.gaming)
+        self.clarity = _Clarity(self.rubric.clarity, lang)
+        self.dims: dict[str, _Dim] = {d: _Dim(self.rubric.dimensions[d], lang) for d in DIMENSIONS}
+        self.violation_caps: dict[str, list[tuple[str, Any]]] = {
+            category: _caps_of(cap_spec) for category, cap_spec in self.rubric.violation_caps.items()}
         self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
         for n, (name, regex) in enumerate(self._cue_items):
             if regex.rest is None:
@@ -658,7 +740,8 @@ def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, vio
 
 def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     rubric = scorer.rubric
-    gaming = rubric.gaming
+    gaming = scorer.gaming
+    dims = scorer.dims
     lang = scorer.language
     probe = scorer.probe(text)
     folded = probe.text
@@ -765,7 +848,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
 
     # clarity: measured parts
-    c = rubric.clarity
+    c = scorer.clarity
     asl = n_words / n_sent
     questions = det["question"] if "question" in det else _detect(scorer, "question", text, probe, det)
     n_q = len(questions)
@@ -803,7 +886,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         neg["clarity"] += c.long_turn_penalty
         notes.append(f"clarity −{c.long_turn_penalty}: long turn ({n_words} words)")
     read = None
-    method = c.readability.get(lang)
+    method = c.readability
     if method and n_words >= c.readability_min_words:
         read = readability(text, method, lang, ws, n_sent)
         if read is not None:
@@ -827,7 +910,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     raw: dict[str, float] = {}
     for d in DIMENSIONS:
-        dim = rubric.dimensions[d]
+        dim = dims[d]
         gain = dim.max_gain * (1 - math.exp(-pos[d] / dim.max_gain)) if pos[d] > 0 else 0.0
         raw[d] = dim.base + gain - neg[d]
 
@@ -837,10 +920,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
         flags.shouting = True
-        for d in DIMENSIONS:
-            cap = getattr(gaming.shouting_caps, d)
-            if cap is not None:
-                caps.append(Cap(dimension=d, cap=cap, reason="shouting"))
+        for d, cap in gaming.shouting_caps:
+            caps.append(Cap(dimension=d, cap=cap, reason="shouting"))
     if n_words > gaming.max_turn_words:
         flags.long_turn = True
         for d in DIMENSIONS:
@@ -871,14 +952,13 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     review = _review(scorer, session, text, folded, violations) if scorer.learned_table is not None else []
     if violations:
         flags.violation = True
+        violation_caps = scorer.violation_caps
         for v in violations:
-            cap_spec = rubric.violation_caps.get(v.category)
-            if cap_spec is None:
+            capped = violation_caps.get(v.category)
+            if capped is None:
                 continue
-            for d in DIMENSIONS:
-                cap = getattr(cap_spec, d)
-                if cap is not None:
-                    caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
+            for d, cap in capped:
+                caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
     flags.hostile = flags.shouting or bool(violations) and any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:
@@ -902,7 +982,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     tips: dict[str, str] = {}
     flag_values = None
     for d in DIMENSIONS:
-        dim = rubric.dimensions[d]
+        dim = dims[d]
         if scores[d] >= dim.weak_below:
             continue
         if flag_values is None:
@@ -916,7 +996,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if tip.flags:
                 conditions.append(any(flag_values.get(f) for f in tip.flags))
             if all(conditions):
-                tips[d] = tip.text.get(lang)
+                tips[d] = tip.text
                 break
 
     session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))

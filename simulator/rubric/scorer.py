@@ -466,11 +466,22 @@ class Scorer:
         return [name for _n, name, regex in todo if regex.spans(probe)]
 
 
-@dataclass
 class _Turn:
-    indicators: set[str]
-    phrases: set[str]
-    words: frozenset[str]
+    """What a later turn of the call compares itself with: the indicators fired, the phrases said, the words
+    (their set in lower case, made when a later turn first asks: a turn scored alone never needs it)."""
+
+    def __init__(self, indicators: set[str], phrases: set[str], said: list[str],
+                 words: frozenset[str] | None = None) -> None:
+        self.indicators = indicators
+        self.phrases = phrases
+        self.said = said
+        self._words = words
+
+    @property
+    def words(self) -> frozenset[str]:
+        if self._words is None:
+            self._words = frozenset(map(str.lower, self.said))
+        return self._words
 
 
 @dataclass
@@ -938,8 +949,9 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             caps.append(Cap(dimension=d, cap=gaming.stuffing_cap, reason=reason))
             if d != "clarity":  # a list of keywords is not a clear message either
                 caps.append(Cap(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
-    word_set = frozenset(map(str.lower, ws))
-    if len(word_set) >= 3:
+    # (the same turn said again: only a call with earlier turns can tell)
+    word_set = frozenset(map(str.lower, ws)) if session.history else None
+    if word_set is not None and len(word_set) >= 3:
         for turn in session.history:
             union = word_set | turn.words
             if union and len(word_set & turn.words) / len(union) >= gaming.same_turn_similarity:
@@ -999,7 +1011,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 tips[d] = tip.text
                 break
 
-    session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
+    session.history.append(_Turn(fired, phrases, ws, word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
     # in TurnScore's field order (the order of the JSON)

@@ -160,19 +160,28 @@ class LinearTable:
                 pairs[(ids.setdefault(a, len(ids)), ids.setdefault(b, len(ids)))] = row
             else:
                 uni[ids.setdefault(feature, len(ids))] = row
-        self.size: i64 = max(1, len(ids))
         # the plain route: the feature strings (as training builds them) and one tuple per row
         plain = not self.packed
         self.index: dict[str, int] = {f: row for row, f in enumerate(vocabulary)} if plain else {}
         self.tuples: list[tuple[int, ...]] = [
             tuple(data[r * self.width:(r + 1) * self.width]) for r in range(len(vocabulary))] if plain else []
         # the packed route (a stem no folded text can give, e.g. longer than `stem` letters, is left out)
-        # a stem → (its number, the row of the stem alone); the rows as read in the file: idf, then weights
+        # a stem → (its number, the row of the stem alone, where its pairs start in `partners`, how many);
+        # a stem's pairs (a, b) are its partners b with their rows, by b: a small block read in a few lines
         use = self.packed
-        self.codes = IntTable({stem_code(s): (i, uni.get(i, _ABSENT)) for s, i in ids.items()
-                               if use and _reachable(s, stem)}, 2)
+        by_first: dict[int, list[tuple[int, int]]] = {}
+        for (first, second), row in pairs.items():
+            by_first.setdefault(first, []).append((second, row))
+        partners: list[int] = []
+        blocks: dict[int, tuple[int, int]] = {}
+        for first in sorted(by_first):
+            blocks[first] = (len(partners) // 2, len(by_first[first]))
+            for second, row in sorted(by_first[first]):
+                partners += (second, row)
+        self.codes = IntTable({stem_code(s): (i, uni.get(i, _ABSENT), *blocks.get(i, (0, 0)))
+                               for s, i in ids.items() if use and _reachable(s, stem)}, 4)
         self.said = IntTable({stem_code(s): (row,) for s, row in said.items() if use and _reachable(s, stem)})
-        self.pairs = IntTable({a * self.size + b + 1: (row,) for (a, b), row in pairs.items()} if use else {})
+        self.partners = vec[i32](partners if use else [])
         self.data = vec[i32](raw if use else [])
 
     # --- the features of a text -----------------------------------------------------------------------------
@@ -224,28 +233,27 @@ class LinearTable:
     def _packed_rows(self, folded: str, debtor_folded: str, start: i64, end: i64) -> vec[i64]:
         codes = self.codes
         slots = codes.slots
-        numbers = vec[i64]()  # each word's stem number (-1: a stem the vocabulary lacks)
         found = vec[i64]()
-        for at in self._find(folded, start, end, codes):
+        # each word: where its stem's values are in `slots` (-1: a stem the vocabulary lacks)
+        words = self._find(folded, start, end, codes)
+        for at in words:
             if at >= 0:
-                numbers = append(numbers, slots[at])
                 row = slots[at + 1]
                 if row >= 0:
                     found = append(found, row)
-            else:
-                numbers = append(numbers, _ABSENT)
-        n = len(numbers)
-        pairs = self.pairs
-        size = self.size
+        n = len(words)
+        partners = self.partners
         for gap in range(1, self.window + 1):
             for j in range(n - gap):
-                a = numbers[j]
+                a = words[j]
                 if a >= 0:
-                    b = numbers[j + gap]
+                    b = words[j + gap]
                     if b >= 0:
-                        row = pairs.get(a * size + b + 1)
-                        if row >= 0:
-                            found = append(found, row)
+                        count = slots[a + 3]
+                        if count:
+                            row = _partner(partners, slots[a + 2], count, slots[b])
+                            if row >= 0:
+                                found = append(found, row)
         if self.debtor and debtor_folded:
             said = self.said.slots
             for at in self._find(debtor_folded, 0, len(debtor_folded), self.said):
@@ -320,6 +328,23 @@ class LinearTable:
                     spans[k] = (s, e)
             first = False
         return spans
+
+
+def _partner(partners: vec[i32], first: i64, count: i64, b: i64) -> i64:
+    """The row of the pair (a, b), given a's block of `count` (partner, row) entries from `first` (sorted by
+    partner), or -1: a binary search."""
+    low = first
+    high = first + count
+    while low < high:
+        mid = (low + high) // 2
+        x = i64(partners[2 * mid])
+        if x < b:
+            low = mid + 1
+        elif x > b:
+            high = mid
+        else:
+            return i64(partners[2 * mid + 1])
+    return _ABSENT
 
 
 def _sorted_unique(items: vec[i64]) -> vec[i64]:

@@ -32,6 +32,8 @@ from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 _log = logging.getLogger(__name__)
+# compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
+COMPILED: Final = not __file__.endswith(".py")
 
 __all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "TurnScore", "Violation", "score_turn"]
 
@@ -627,7 +629,51 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
         return []
     if _STEM_IN_WORD and not any(stem in folded for stem in said):
         return []  # no word of the turn can hold one of the stems
+    if COMPILED:
+        return _echo_by_char(folded, said)
     return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
+
+
+def _az09(c: int) -> bool:
+    return 97 <= c <= 122 or 48 <= c <= 57
+
+
+def _echo_by_char(folded: str, said: set[str]) -> list[tuple[int, int]]:
+    """The spans `echo_spans` keeps, its words (`_CONTENT_WORD`: a run of four `[a-z0-9]` or more, else a
+    run of digits) read character by character (compiled: faster than `finditer`). A run of `[a-z0-9]`
+    shorter than four holds no long word; only its digit runs are words."""
+    out: list[tuple[int, int]] = []
+    n = len(folded)
+    i = 0
+    while i < n:
+        if not _az09(ord(folded[i])):
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _az09(ord(folded[j])):
+            j += 1
+        if j - i >= 4:
+            _echo_word(folded, i, j, said, out)
+        else:
+            k = i
+            while k < j:
+                c = ord(folded[k])
+                if 48 <= c <= 57:
+                    e = k + 1
+                    while e < j and 48 <= ord(folded[e]) <= 57:
+                        e += 1
+                    _echo_word(folded, k, e, said, out)
+                    k = e
+                else:
+                    k += 1
+        i = j
+    return out
+
+
+def _echo_word(folded: str, start: int, end: int, said: set[str], out: list[tuple[int, int]]) -> None:
+    word = folded[start:end]
+    if _stem(word) in said and word not in _STOP:
+        out.append((start, end))
 
 
 

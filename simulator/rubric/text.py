@@ -17,6 +17,9 @@ from encodings.cp1252 import decoding_table as _CP1252_DECODING, encoding_table 
 from dataclasses import dataclass
 from functools import lru_cache
 
+# compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
+COMPILED: Final = not __file__.endswith(".py")
+
 _SPECIAL: Final = {
     "’": " ", "'": " ", "‘": " ", "`": " ", "-": " ", "‐": " ", "‑": " ", "–": " ", "—": " ",
     "…": ".", "«": '"', "»": '"', "“": '"', "”": '"', "\u00a0": " ", "\u202f": " ", "\u2009": " ",
@@ -135,6 +138,16 @@ _SENTENCE_END: Final = re.compile(r"[.!?…]+(?=\s|$)|\n+")
 
 
 def words(text: str) -> list[str]:
+    """`_WORD.findall(text)`: compiled, read character by character (`_words_by_char`); in plain Python,
+    where such a loop is slow, by `re` (with the Windows-1252 form of the pattern when the text fits it)."""
+    if COMPILED:
+        return _words_by_char(text)
+    if text.isascii() or _in_cp1252(text):
+        return _WORD_CP1252.findall(text)
+    return _WORD.findall(text)
+
+
+def _words_by_char(text: str) -> list[str]:
     """`_WORD.findall(text)`, read character by character (`_kind`): a letter run with its apostrophe-joined
     letter runs, or a digit run with its separator-joined digit runs."""
     out: list[str] = []
@@ -216,16 +229,59 @@ def _in_cp1252(text: str) -> bool:
     return True
 
 
+def _cp1252_class(regex: re.Pattern) -> str:
+    """A character class of the Windows-1252 characters `regex` matches (as ranges)."""
+    chars = []
+    for b in range(256):
+        try:
+            c = bytes([b]).decode("cp1252")
+        except UnicodeDecodeError:
+            continue
+        if regex.match(c):
+            chars.append(c)
+    chars.sort()
+    out, i = [], 0
+    while i < len(chars):
+        j = i
+        while j + 1 < len(chars) and ord(chars[j + 1]) == ord(chars[j]) + 1:
+            j += 1
+        first, last = (("\\" + c if c in "\\]^-[" else c) for c in (chars[i], chars[j]))
+        out.append(first if i == j else f"{first}-{last}")
+        i = j + 1
+    return "[" + "".join(out) + "]"
+
+
+# `_WORD` for a text of Windows-1252 characters: the same classes listed character by character, which
+# `re` tests faster than the Unicode categories of `[^\W\d_]` (same words, a third faster)
+_CP1252_LETTER: Final = _cp1252_class(re.compile(r"[^\W\d_]"))
+_CP1252_DIGIT: Final = _cp1252_class(re.compile(r"\d"))
+_WORD_CP1252: Final = re.compile(rf"{_CP1252_LETTER}+(?:[’']{_CP1252_LETTER}+)*|{_CP1252_DIGIT}+(?:[.,\s]{_CP1252_DIGIT}+)*")
+
+
 def sentences(text: str) -> list[str]:
     parts = [p.strip() for p in _SENTENCE_END.split(text)]
     return [p for p in parts if _WORD.search(p)]
 
 
+# The same splits as `_SENTENCE_END`, written to start with a character class: `re` then skips the
+# positions that cannot start a match instead of trying each one (3-4 times faster).
+_SENTENCE_END_FAST: Final = re.compile(r"[.!?…\n](?:(?<=[.!?…])[.!?…]*(?=\s|$)|(?<=\n)\n*)")
+_HAS_WORD: Final = re.compile(r"[^\W_]")  # a letter or a digit: where `_WORD` finds a word
+
+
 def sentence_count(text: str) -> int:
-    """len(sentences(text)), without building them: the parts `_SENTENCE_END.split(text)` gives that hold a
-    letter or a digit (where `_WORD` finds a word), read character by character (`_kind`). A separator is a
-    run of `.!?…` followed by whitespace or the end (a run followed by anything else is not one, nor any
-    part of it), or a run of newlines."""
+    """len(sentences(text)), without building the sentences (compiled: character by character)."""
+    if COMPILED:
+        return _sentence_count_by_char(text)
+    search = _HAS_WORD.search
+    return sum(1 for part in _SENTENCE_END_FAST.split(text) if search(part))
+
+
+def _sentence_count_by_char(text: str) -> int:
+    """len(sentences(text)): the parts `_SENTENCE_END.split(text)` gives that hold a letter or a digit (where
+    `_WORD` finds a word), read character by character (`_kind`). A separator is a run of `.!?…` followed
+    by whitespace or the end (a run followed by anything else is not one, nor any part of it), or a run of
+    newlines."""
     n = len(text)
     count = 0
     has_word = False

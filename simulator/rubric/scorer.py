@@ -684,8 +684,8 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
     if found is None:
         # (a turn the prefilter found no hint of cannot hold the detector's finds: see detectors.HINTS)
         if name == "amount":
-            found = ([] if probe.lacks(detectors.HINT_DIGIT) and probe.lacks(detectors.HINT_CURRENCY)
-                     else detectors.amounts(probe.text))
+            no_digit, no_currency = probe.lacks(detectors.HINT_DIGIT), probe.lacks(detectors.HINT_CURRENCY)
+            found = [] if no_digit and no_currency else detectors.amounts(probe.text, not no_digit, not no_currency)
         elif name == "date":
             found = scorer.builtin["date"].spans(probe)
         elif name == "instalments":  # "en 1 fois" is not a plan

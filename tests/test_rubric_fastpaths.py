@@ -72,7 +72,8 @@ def _texts() -> list[str]:
     texts.extend("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(30))
     # characters whose classes differ from what they look like (superscripts are letters to `re`, Arabic-Indic
     # digits are digits, U+0085 and U+2028 are whitespace, "…" ends a sentence), at every kind of place
-    odd = list("ab 12'’.,?!…\n\t²³٣٤İǅ_\x85\u2028\xa0-") + ["...", "?!", " 1 000,5 ", "l'", "’a"]
+    odd = list("ab 12'’.,?!…\n\t²³٣٤İǅ_\x85\u2028\xa0-/#AZNn°") + [
+        "...", "?!", " 1 000,5 ", "l'", "’a", "Numéro", "numero", "number", "No.", "N°", "FAC-2024/7", "é1", "A/٣"]
     texts.extend("".join(rng.choice(odd) for _ in range(rng.randint(0, 40))) for _ in range(60))
     return [t for t in dict.fromkeys(texts)]
 

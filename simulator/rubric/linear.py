@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from librt.vecs import append, vec
 from mypy_extensions import i32, i64
@@ -42,6 +42,11 @@ _BASE: Final = 37  # a stem's letters as digits: a-z are 1-26, 0-9 are 27-36
 _MAX_CODED: Final = 12  # 37**12 < 2**63: longer stems are looked up as strings
 _ABSENT: Final = -1
 _LIMIT: Final = 2 ** 30  # |idf| and |weight| in 1/scale: each fits an i32, a product an i64 (sums: Python ints)
+# the plain route's stacked rows: a product plus `_OFFSET` is below 2**62, so a field of 2**100 holds the sum of
+# 2**38 rows (a turn has a few hundred)
+_OFFSET: Final = 2 ** 61
+_FIELD: Final = 100
+_MASK: Final = 2 ** _FIELD - 1
 # compiled by mypyc (a loop over characters is then fast: the packed route), or running as plain Python
 COMPILED: Final = not __file__.endswith(".py")
 
@@ -163,8 +168,11 @@ class LinearTable:
         # the plain route: the feature strings (as training builds them) and one tuple per row
         plain = not self.packed
         self.index: dict[str, int] = {f: row for row, f in enumerate(vocabulary)} if plain else {}
-        self.tuples: list[tuple[int, ...]] = [
-            tuple(data[r * self.width:(r + 1) * self.width]) for r in range(len(vocabulary))] if plain else []
+        # a row as one Python integer: its values side by side, each shifted into its own `_FIELD`-bit field
+        # (plus `_OFFSET`: never negative), so that one `sum` adds every column of many rows exactly
+        self.stacked: list[int] = [
+            sum((v + _OFFSET) << (_FIELD * c) for c, v in enumerate(data[r * self.width:(r + 1) * self.width]))
+            for r in range(len(vocabulary))] if plain else []
         # the packed route (a stem no folded text can give, e.g. longer than `stem` letters, is left out)
         # a stem → (its number, the row of the stem alone, where its pairs start in `partners`, how many);
         # a stem's pairs (a, b) are its partners b with their rows, by b: a small block read in a few lines
@@ -202,13 +210,9 @@ class LinearTable:
             features += map(join, zip(stems, stems[gap:]))
         if self.debtor and debtor_folded:
             features += ["d:" + s for s in self.pattern.findall(debtor_folded)]
-        found: set[int] = set()
-        get = self.index.get
-        for feature in features:
-            row = get(feature, _ABSENT)
-            if row >= 0:
-                found.add(row)
-        return sorted(found)
+        found: set[int | None] = set(map(self.index.get, features))  # (one look-up per feature, in C)
+        found.discard(None)
+        return sorted(cast(set[int], found))
 
     def _find(self, text: str, start: i64, end: i64, table: IntTable) -> vec[i64]:
         """For each word of text[start:end]: where its stem's values are in `table` (-1: not there)."""
@@ -298,10 +302,11 @@ class LinearTable:
     def _plain_values(self, rows: list[int]) -> list[float]:
         if not rows:
             return list(self.bias)
-        tuples = self.tuples
-        columns = iter(zip(*[tuples[r] for r in rows]))
-        scale = self.scale * math.sqrt(float(sum(next(columns))))
-        return [b + float(sum(column)) / scale for b, column in zip(self.bias, columns)]
+        total = sum(map(self.stacked.__getitem__, rows))  # every column at once (see `stacked`)
+        offset = len(rows) * _OFFSET
+        sums = [((total >> (_FIELD * c)) & _MASK) - offset for c in range(self.width)]
+        scale = self.scale * math.sqrt(float(sums[0]))
+        return [b + float(column) / scale for b, column in zip(self.bias, sums[1:])]
 
     def evidence(self, folded: str, indices: list[int]) -> list[tuple[int, int]]:
         """For each category of `indices`: the span of the sentence of the turn that weighs most for it (the

@@ -304,7 +304,7 @@ class LinearTable:
             return list(self.bias)
         total = sum(map(self.stacked.__getitem__, rows))  # every column at once (see `stacked`)
         offset = len(rows) * _OFFSET
-        sums = [((total >> (_FIELD * c)) & _MASK) - offset for c in range(self.width)]
+        sums = [((total >> (_FIELD * c)) & _MASK) - offset for c in range(len(self.bias) + 1)]  # (int, not i64)
         scale = self.scale * math.sqrt(float(sums[0]))
         return [b + float(column) / scale for b, column in zip(self.bias, sums[1:])]
 

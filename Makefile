@@ -12,7 +12,8 @@ install: $(STAMP)
 
 # the lexical scorer's hot modules are compiled with mypyc at install (setup.py): edit one, and the next
 # install compiles it again (until then the process runs its source: simulator/rubric/native.py)
-NATIVE_SOURCES := setup.py simulator/rubric/text.py simulator/rubric/gate.py simulator/rubric/detectors.py simulator/rubric/scorer.py
+NATIVE_SOURCES := setup.py simulator/rubric/text.py simulator/rubric/gate.py simulator/rubric/detectors.py \
+	simulator/rubric/linear.py simulator/rubric/scorer.py
 
 $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

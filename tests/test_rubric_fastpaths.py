@@ -19,7 +19,7 @@ from simulator.rubric import detectors as D
 from simulator.rubric import matcher
 from simulator.rubric import text as T
 from simulator.rubric.loader import resolve_rubric
-from simulator.rubric.scorer import _CONTENT_WORD, _STOP, Scorer, _stem, echo_spans
+from simulator.rubric.scorer import _CONTENT_WORD, _STOP, Scorer, _echo_by_char, _stem, echo_spans
 from tests import rubric_golden
 
 
@@ -70,6 +70,11 @@ def _texts() -> list[str]:
     rng = random.Random(7)
     alphabet = list("abcdefghijklmnopqrstuvwxyz   ,.?!'’-/0123456789€$£éèàçôœ\n")
     texts.extend("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(30))
+    # characters whose classes differ from what they look like (superscripts are letters to `re`, Arabic-Indic
+    # digits are digits, U+0085 and U+2028 are whitespace, "…" ends a sentence), at every kind of place
+    odd = list("ab 12'’.,?!…\n\t²³٣٤İǅ_\x85\u2028\xa0-/#AZNn°") + [
+        "...", "?!", " 1 000,5 ", "l'", "’a", "Numéro", "numero", "number", "No.", "N°", "FAC-2024/7", "é1", "A/٣"]
+    texts.extend("".join(rng.choice(odd) for _ in range(rng.randint(0, 40))) for _ in range(60))
     return [t for t in dict.fromkeys(texts)]
 
 
@@ -176,8 +181,8 @@ def test_text_measures_and_detectors_equal_their_plain_versions():
         folded = T.fold(text)
         assert folded == "".join(T._fold_char(c) for c in text)
         ws = T.words(text)
-        assert ws == T._WORD.findall(text)
-        assert T.sentence_count(text) == len(T.sentences(text))
+        assert ws == T._WORD.findall(text) == T._words_by_char(text)
+        assert T.sentence_count(text) == len(T.sentences(text)) == T._sentence_count_by_char(text)
         assert T.upper_ratio_fast(text, ws) == T.upper_ratio(text)
         for method, lang in (("kandel_moles", "fr"), ("flesch", "en"), ("rix", "fr")):
             n = rng.randint(0, 3)
@@ -202,6 +207,8 @@ def test_text_measures_and_detectors_equal_their_plain_versions():
         assert D.invoice_refs(text) == invoice
         other = T.fold(rng.choice(TEXTS))
         assert echo_spans(folded, other) == _plain_echo(folded, other)
+        said = {_stem(w) for w in _CONTENT_WORD.findall(other) if w not in _STOP}
+        assert _echo_by_char(folded, said) == _plain_echo(folded, other)
 
 
 @pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)

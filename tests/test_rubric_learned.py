@@ -3,6 +3,7 @@ shipped model reproducible from the shipped labels, and its flags in the scorer.
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
@@ -10,8 +11,9 @@ import pytest
 
 from simulator.errors import RubricError, SimulatorError
 from simulator.rubric.calibrate import read_label_files
-from simulator.rubric.learned import (FeatureSpec, LearnedModel, agent_features, debtor_features, export, features,
-                                      fit, load_model, model_path, sha256_of)
+from simulator.rubric import linear, native
+from simulator.rubric.learned import (SCALE, FeatureSpec, LearnedModel, agent_features, debtor_features, export,
+                                      features, fit, load_model, model_path, sha256_of)
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorer import Scorer
 from simulator.rubric.text import fold
@@ -45,6 +47,104 @@ def test_scoring_from_the_json_weights_equals_scikit_learn():
     row = rows[3]
     assert sorted(features(row.agent_text, row.debtor_before, spec)) == sorted(
         agent_features(fold(row.agent_text), spec) + debtor_features(fold(row.debtor_before), spec))
+
+
+# --- the run-time tables (`linear.py`) against the plain feature strings -----------------------------------
+def reference_decisions(data, folded, debtor_folded):
+    """The decision values computed the plain way: the feature strings training builds, looked up in the file's
+    vocabulary, TF-IDF with L2 norm in floats."""
+    spec = FeatureSpec(**data["features"])
+    present = set(agent_features(folded, spec)) | set(debtor_features(debtor_folded, spec))
+    rows = [data["vocabulary"][f] for f in sorted(present) if f in data["vocabulary"]]
+    if not rows:
+        return list(data["bias"])
+    norm = math.sqrt(sum((r[0] / data["scale"]) ** 2 for r in rows))
+    return [b + sum(r[0] * r[1 + k] for r in rows) / data["scale"] ** 2 / norm for k, b in enumerate(data["bias"])]
+
+
+def reference_rows(data, folded, debtor_folded):
+    spec = FeatureSpec(**data["features"])
+    index = {f: i for i, f in enumerate(data["vocabulary"])}
+    present = set(agent_features(folded, spec)) | set(debtor_features(debtor_folded, spec))
+    return sorted(index[f] for f in present if f in index)
+
+
+def tables(data):
+    """The model's tables in every route this process can run: the module in use (compiled or not) and its
+    plain-Python source, each with the packed and the plain route."""
+    modules = [linear] + ([native.pure_module("linear")] if linear.COMPILED else [])
+    spec = data["features"]
+    return {f"{'compiled' if m.COMPILED else 'python'}/{'packed' if packed else 'plain'}":
+            m.LinearTable(data["vocabulary"], data["bias"], spec["stem"], spec["window"], spec["debtor"],
+                          data["scale"], packed=packed)
+            for m in modules for packed in (True, False)}
+
+
+def corpus_pairs():
+    texts = [(fold(r.agent_text), fold(r.debtor_before)) for r in tune_rows()[::3]]
+    # odd texts: nothing, digits, one-letter words, long words, non-ASCII letters, punctuation only
+    texts += [("", ""), ("a", "b"), ("12 000 a b c", "d 3"), ("anticonstitutionnellement x", "y"),
+              ("ﬁne çava ünïcode ß ok", "ø"), ("...!!!", ""), ("vous vous vous vous", "vous")]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def shipped_data():
+    return json.loads(SHIPPED.read_text(encoding="utf-8"))
+
+
+def test_table_rows_are_the_features_training_builds(shipped_data):
+    routes = tables(shipped_data)
+    assert len(routes) >= 2 and any(t.packed for t in routes.values()) and any(not t.packed for t in routes.values())
+    for folded, debtor in corpus_pairs():
+        want = reference_rows(shipped_data, folded, debtor)
+        for name, table in routes.items():
+            assert table.rows(folded, debtor) == want, (name, folded)
+        # a sentence of the turn: its own features (pairs do not cross its edges)
+        cut = folded.find(".")
+        if cut > 0:
+            for name, table in routes.items():
+                assert table.rows(folded, "", 0, cut) == reference_rows(shipped_data, folded[:cut], ""), name
+
+
+def test_decisions_are_exact_sums_the_same_in_every_route(shipped_data):
+    """Whole millionths summed exactly: every route (compiled or not, packed or plain) gives the same values to
+    the last bit, and they equal the plain float computation to rounding."""
+    routes = tables(shipped_data)
+    for folded, debtor in corpus_pairs():
+        values = {name: table.decisions(folded, debtor) for name, table in routes.items()}
+        first = next(iter(values.values()))
+        assert all(v == first for v in values.values()), (folded, values)
+        assert first == pytest.approx(reference_decisions(shipped_data, folded, debtor), rel=1e-12, abs=1e-12)
+        # (the order the features are found in does not matter: the values of the rows given ascending)
+        table = next(iter(routes.values()))
+        assert table.values(table.rows(folded, debtor)) == first
+
+
+def test_long_stems_and_no_pairs_or_debtor_take_the_plain_route(shipped_data):
+    """A model whose stems are longer than a number can hold (13 letters) is scored from its strings; one
+    without pairs or debtor features ignores them."""
+    vocabulary = {"anticonstitut": [2_000_000, 1_500_000], "anticonstitut_x": [3_000_000, -500_000],
+                  "d:yes": [1_000_000, 250_000], "vous": [1_500_000, 100_000]}
+    for window, debtor in ((1, True), (0, False)):
+        data = {"features": {"stem": 13, "window": window, "debtor": debtor}, "vocabulary": vocabulary,
+                "bias": [-1.0], "scale": SCALE}
+        for name, table in tables(data).items():
+            assert not table.packed, name
+            for folded, debtor_folded in (("anticonstitutionnellement x vous", "yes"), ("rien", "")):
+                assert table.rows(folded, debtor_folded) == reference_rows(data, folded, debtor_folded)
+                assert table.decisions(folded, debtor_folded) == pytest.approx(
+                    reference_decisions(data, folded, debtor_folded), rel=1e-12)
+
+
+def test_the_packed_tables_find_every_key_and_only_those():
+    items = {k * 37 + 5: (k, -k) for k in range(1, 3000)}  # keys that crowd the same slots
+    table = linear.IntTable(items, 2)
+    assert all(table.get(key) == a and table.slots[table.find(key) + 1] == b for key, (a, b) in items.items())
+    assert all(table.get(key) == -1 and table.find(key) == -1 for key in range(1, 200_000, 7) if key not in items)
+    for bad in ({0: (1, 1)}, {2 ** 62: (1, 1)}, {5: (1,)}):
+        with pytest.raises(ValueError, match="out of range"):
+            linear.IntTable(bad, 2)
 
 
 def write_labels(path, rows):
@@ -178,6 +278,18 @@ def test_evidence_is_the_sentence_weighing_most():
 
 
 def test_bad_model_files_say_which_file_and_the_fix(tmp_path):
+    shipped = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    for name, change in (("decimals.json", {"vocabulary": {"vous": [1.5] + [0.25] * len(shipped["categories"])}}),
+                         ("short.json", {"vocabulary": {"vous": [1_500_000, 3]}}),
+                         ("zero.json", {"vocabulary": {"vous": [0] * (1 + len(shipped["categories"]))}})):
+        path = tmp_path / name
+        path.write_text(json.dumps({**shipped, **change}), encoding="utf-8")
+        with pytest.raises(SimulatorError, match=rf"{path}: not a learned-model file .*'vous'"):
+            load_model(path)
+    unscaled = tmp_path / "unscaled.json"
+    unscaled.write_text(json.dumps({k: v for k, v in shipped.items() if k != "scale"}), encoding="utf-8")
+    with pytest.raises(SimulatorError, match=rf"{unscaled}: model scale None is not 1000000 .*train-violations"):
+        load_model(unscaled)
     with pytest.raises(SimulatorError, match=r"no such learned-model file .*train-violations"):
         load_model(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"

@@ -16,9 +16,11 @@ import re
 
 from ..debtor import proposals as P
 from .gate import finditer_spans, searcher
-from .text import _in_cp1252
+from .text import _K_DIGIT, _in_cp1252, _kind
 
 Span = tuple[int, int]
+# compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
+COMPILED: Final = not __file__.endswith(".py")
 
 _WEEKDAY: Final = "(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _MONTH: Final = "(" + "|".join(sorted(P.MONTHS, key=len, reverse=True)) + ")"
@@ -83,18 +85,38 @@ HINTS: Final[tuple[str, ...]] = (
 )
 
 
-def _digit_amounts(folded: str, start: int):
-    """`P._DIGIT_AMOUNT.finditer(folded, start)`, faster: a match starts a run of digits (its look-behind
-    refuses a digit or "/" before it), so the pattern is tried only at the runs' starts, in order."""
+def _digit_amounts(folded: str, start: int) -> list[re.Match]:
+    """`list(P._DIGIT_AMOUNT.finditer(folded, start))`, faster: a match starts a run of digits (its look-behind
+    refuses a digit or "/" before it), so the pattern is tried only at the runs' starts, in order (compiled:
+    the runs read character by character, `\\d` as `re` sees it)."""
+    out: list[re.Match] = []
     pos = start
     match = P._DIGIT_AMOUNT.match
-    for run in _DIGIT_RUN.finditer(folded, start):
-        if run.start() < pos:
+    if not COMPILED:
+        for run in _DIGIT_RUN.finditer(folded, start):
+            if run.start() < pos:
+                continue
+            m = match(folded, run.start())
+            if m is not None:
+                out.append(m)
+                pos = m.end()
+        return out
+    n = len(folded)
+    i = start
+    while i < n:
+        if not _kind(folded, i) & _K_DIGIT:
+            i += 1
             continue
-        m = match(folded, run.start())
-        if m is not None:
-            yield m
-            pos = m.end()
+        j = i + 1
+        while j < n and _kind(folded, j) & _K_DIGIT:
+            j += 1
+        if i >= pos:
+            m = match(folded, i)
+            if m is not None:
+                out.append(m)
+                pos = m.end()
+        i = j
+    return out
 
 
 def _first_digit(text: str) -> re.Match | None:
@@ -130,12 +152,13 @@ def _word_amounts(folded: str) -> list[Span]:
     return spans
 
 
-def amounts(folded: str) -> list[Span]:
-    """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros"."""
-    digit = _first_digit(folded)
+def amounts(folded: str, digit_hint: bool = True, currency_hint: bool = True) -> list[Span]:
+    """Money amounts: "2 350 €", "€2,350", "2k", "deux mille euros". `digit_hint`, `currency_hint`: False when
+    the probe's prefilter found no digit, no `_CURRENCY_HINT` (`HINTS`): then there is none to look for."""
+    digit = _first_digit(folded) if digit_hint else None
     has_digit = digit is not None
     first = digit.start() if digit is not None else 0
-    has_currency = (_CURRENCY_HINT.search(folded) is not None
+    has_currency = (currency_hint and _CURRENCY_HINT.search(folded) is not None
                     and _CURRENCY_SEARCH[0].search(folded) is not None)
     if not has_digit and not has_currency:
         return []

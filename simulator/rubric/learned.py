@@ -4,8 +4,8 @@
 Why: the compliance rules are phrase families; on wording nobody tuned them on they find about 60 % of the
 violations a human labels (docs/rubrics.md). A linear model over word stems and stem pairs generalises
 differently (it weighs every word of the turn), so the two together find more. The model is deterministic
-and cheap (a few dictionary look-ups per word); scikit-learn is needed only to train it
-(`python -m simulator train-violations`), never to score.
+and cheap (`linear.py`: packed tables, a few look-ups per word, exact sums); scikit-learn is needed only to
+train it (`python -m simulator train-violations`), never to score.
 
 Scoring a turn: the agent turn (and the debtor's line before it, prefixed `d:`) is folded like every other
 text of the scorer, cut into words, each word cut to its first `stem` letters; the features are those stems
@@ -25,18 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-
 from ..errors import SimulatorError
 from ..settings import PROJECT_ROOT
+from .linear import LinearTable, stem_pattern
 from .text import fold
 
 RUBRICS_DIR = PROJECT_ROOT / "rubrics"
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: idf and weights as whole millionths (`SCALE`); 1 had them as decimals
+SCALE = 1_000_000  # the file's idf and weights are whole numbers of 1/SCALE: a turn's sums are exact
 TOKEN = re.compile(r"[a-z0-9]+")
-_STEM5 = re.compile(r"([a-z0-9]{1,5})[a-z0-9]*")
-SENTENCE = re.compile(r"[^.!?;:\n]+")
 # the categories a model may learn: those said in a turn (disclosure_missing depends on the call, not words)
 LEARNABLE = ("threat", "insult", "harassment", "third_party", "false_authority", "false_legal", "fees", "pressure")
 
@@ -52,9 +50,8 @@ class FeatureSpec:
 
 
 def _stems(folded: str, n: int) -> list[str]:
-    if n == 5:
-        return _STEM5.findall(folded)  # the first 5 letters of each word, cut by `re` itself
-    return [w[:n] for w in TOKEN.findall(folded)]
+    """The first `n` letters of each word (`TOKEN`), cut by `re` itself."""
+    return stem_pattern(n).findall(folded)
 
 
 def agent_features(folded: str, spec: FeatureSpec) -> list[str]:
@@ -93,26 +90,17 @@ class LearnedModel:
         self.bias: tuple[float, ...] = tuple(float(b) for b in data["bias"])
         self.thresholds: tuple[float, ...] = tuple(float(t) for t in data["thresholds"])
         self.info: dict = {k: data[k] for k in ("trained_on", "training", "trainer") if k in data}
-        # one row per feature: idf², then idf × the weight of each category (a turn sums its features' rows)
-        index: dict[str, int] = {}
-        matrix = []
-        for feature, row in data["vocabulary"].items():
-            idf = float(row[0])
-            index[feature] = len(matrix)
-            matrix.append([idf * idf] + [idf * float(w) for w in row[1:]])
-        self._index = index
-        self._matrix = np.array(matrix, dtype=np.float64).reshape(len(matrix), 1 + len(self.categories))
-        self._bias = np.array(self.bias, dtype=np.float64)
+        # one row per feature: idf², then idf × the weight of each category (a turn sums its features' rows;
+        # linear.py, compiled with the scorer)
+        if data.get("scale") != SCALE:
+            raise SimulatorError(f"{source}: model scale {data.get('scale')!r} is not {SCALE} "
+                                 "(train it again: python -m simulator train-violations)")
+        self.table = LinearTable(data["vocabulary"], list(self.bias), self.spec.stem, self.spec.window,
+                                 self.spec.debtor, SCALE)
 
     def decisions(self, folded: str, debtor_folded: str = "") -> list[float]:
         """The logistic regression's decision value per category (before the sigmoid)."""
-        feats = set(agent_features(folded, self.spec))
-        feats.update(debtor_features(debtor_folded, self.spec))
-        rows = [i for i in map(self._index.get, feats) if i is not None]
-        if not rows:
-            return list(self.bias)
-        total = self._matrix.take(rows, axis=0).sum(axis=0)
-        return (self._bias + total[1:] / math.sqrt(total[0])).tolist()
+        return self.table.decisions(folded, debtor_folded)
 
     def probabilities(self, folded: str, debtor_folded: str = "") -> list[float]:
         return [_sigmoid(d) for d in self.decisions(folded, debtor_folded)]
@@ -128,21 +116,7 @@ class LearnedModel:
 
     def evidence(self, folded: str, index: int) -> tuple[int, int]:
         """The span of the sentence that weighs most for category `index` (the whole turn if one sentence)."""
-        best: tuple[float, int, int] | None = None
-        for m in SENTENCE.finditer(folded):
-            s, e = m.span()
-            while s < e and folded[s] == " ":
-                s += 1
-            while e > s and folded[e - 1] == " ":
-                e -= 1
-            if e - s < 2:
-                continue
-            value = self.decisions(folded[s:e])[index]
-            if best is None or value > best[0]:
-                best = (value, s, e)
-        if best is None:
-            return 0, len(folded)
-        return best[1], best[2]
+        return self.table.evidence(folded, [index])[0]
 
 
 def _sigmoid(x: float) -> float:
@@ -225,16 +199,18 @@ def fit(rows: Sequence[TrainingRow], spec: FeatureSpec = FeatureSpec(), c: float
 
 def export(vectoriser, models: dict, spec: FeatureSpec, language: str, thresholds: dict[str, float],
            info: dict[str, Any]) -> dict:
-    """The model file's content: every weight rounded to 6 decimals (the file stays small and diffable)."""
+    """The model file's content: idf and weights as whole millionths (`SCALE`: the file stays small and
+    diffable, and a turn's sums of them are exact, in any order), biases rounded to 6 decimals."""
     cats = list(models)
     idf = vectoriser.idf_
     vocabulary = {}
     for feature, column in sorted(vectoriser.vocabulary_.items()):
-        weights = [round(float(models[c].coef_[0][column]), 6) for c in cats]
+        weights = [round(float(models[c].coef_[0][column]) * SCALE) for c in cats]
         # every feature is kept, even one weighing nothing: it still counts in the L2 norm
-        vocabulary[feature] = [round(float(idf[column]), 6)] + weights
+        vocabulary[feature] = [round(float(idf[column]) * SCALE)] + weights
     return {
         "format": MODEL_FORMAT,
+        "scale": SCALE,
         "language": language,
         "features": spec.as_dict(),
         "categories": cats,

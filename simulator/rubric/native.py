@@ -28,7 +28,7 @@ from types import ModuleType
 PACKAGE = __name__.rpartition(".")[0]  # simulator.rubric
 HERE = Path(__file__).resolve().parent
 # the modules mypyc compiles (setup.py reads this list): the scorer and what it calls for every turn
-HOT = ("text", "gate", "detectors", "scorer")
+HOT = ("text", "gate", "detectors", "linear", "scorer")
 PURE_ENV = "SIMULATOR_RUBRIC_PURE"
 STAMP = HERE / "_compiled.json"  # setup.py writes it after a build: the hashes of the sources compiled
 log = logging.getLogger(__name__)

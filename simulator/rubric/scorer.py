@@ -27,12 +27,15 @@ from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
 from .calibrated import ScoreModel, calibrate_scores, load_score_model, numeric_features
 from .learned import LearnedModel, load_model, model_path
+from .linear import LinearTable
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
 from .text import fold, fold_pattern, readability, sentence_count, upper_ratio_fast, words
 
 _log = logging.getLogger(__name__)
+# compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
+COMPILED: Final = not __file__.endswith(".py")
 
 __all__ = ["Cap", "Evidence", "Flags", "Metrics", "Scorer", "ScoringSession", "TurnScore", "Violation", "score_turn"]
 
@@ -211,6 +214,82 @@ class _Stage:
         self.regex = regex
 
 
+class _Gaming:
+    """The rubric's gaming parameters, read in every turn, as plain attributes (a pydantic attribute costs more);
+    the values are the rubric's own objects (an int stays an int in notes and caps)."""
+
+    def __init__(self, spec: Any) -> None:
+        self.max_turn_words: Any = spec.max_turn_words
+        self.long_turn_cap: Any = spec.long_turn_cap
+        self.repeat_window: Any = spec.repeat_window
+        self.repeat_decay: Any = spec.repeat_decay
+        self.same_turn_similarity: Any = spec.same_turn_similarity
+        self.same_turn_cap: Any = spec.same_turn_cap
+        self.formula_repeats: Any = spec.formula_repeats
+        self.formula_repeat_cap: Any = spec.formula_repeat_cap
+        self.bare_cues: Any = spec.bare_cues
+        self.stuffing_hits: Any = spec.stuffing_hits
+        self.stuffing_coverage: Any = spec.stuffing_coverage
+        self.stuffing_cap: Any = spec.stuffing_cap
+        self.shouting_upper_ratio: Any = spec.shouting_upper_ratio
+        self.shouting_min_letters: Any = spec.shouting_min_letters
+        self.shouting_exclamations: Any = spec.shouting_exclamations
+        self.shouting_excused_by: tuple[str, ...] = tuple(spec.shouting_excused_by)
+        # (dimension, cap) of each dimension a shouted turn is capped on, in the dimensions' order
+        self.shouting_caps: list[tuple[str, Any]] = _caps_of(spec.shouting_caps)
+
+
+class _Clarity:
+    """The rubric's clarity parameters (see `_Gaming`), with the readability measure of the scorer's language."""
+
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.short_sentence_words: Any = spec.short_sentence_words
+        self.long_sentence_words: Any = spec.long_sentence_words
+        self.very_long_sentence_words: Any = spec.very_long_sentence_words
+        self.short_sentence_bonus: Any = spec.short_sentence_bonus
+        self.long_sentence_penalty: Any = spec.long_sentence_penalty
+        self.very_long_sentence_penalty: Any = spec.very_long_sentence_penalty
+        self.question_penalties: Any = spec.question_penalties
+        self.options_penalty: Any = spec.options_penalty
+        self.stacked_penalty: Any = spec.stacked_penalty
+        self.long_turn_words: Any = spec.long_turn_words
+        self.long_turn_penalty: Any = spec.long_turn_penalty
+        self.readability: Any = spec.readability.get(lang)  # the method, or None
+        self.readability_min_words: Any = spec.readability_min_words
+        self.readability_easy: Any = spec.readability_easy
+        self.readability_hard: Any = spec.readability_hard
+        self.readability_bonus: Any = spec.readability_bonus
+        self.readability_penalty: Any = spec.readability_penalty
+
+
+class _Tip:
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.missing: tuple[str, ...] = tuple(spec.missing)
+        self.fired: tuple[str, ...] = tuple(spec.fired)
+        self.flags: tuple[str, ...] = tuple(spec.flags)
+        self.text: Any = spec.text.get(lang)
+
+
+class _Dim:
+    """A dimension's figures read in every turn (see `_Gaming`)."""
+
+    def __init__(self, spec: Any, lang: str) -> None:
+        self.base: Any = spec.base
+        self.max_gain: Any = spec.max_gain
+        self.weak_below: Any = spec.weak_below
+        self.tips: list[_Tip] = [_Tip(t, lang) for t in spec.tips]
+
+
+def _caps_of(cap_spec: Any) -> list[tuple[str, Any]]:
+    """(dimension, cap) of each capped dimension of a `ViolationCap`, in the dimensions' order."""
+    out: list[tuple[str, Any]] = []
+    for d in DIMENSIONS:
+        cap = getattr(cap_spec, d)
+        if cap is not None:
+            out.append((d, cap))
+    return out
+
+
 _NEGATION: Final = {
     "fr": re.compile(r"(?<!\w)(?:ne|n|pas|jamais|aucun|aucune|nullement|aucunement)(?!\w)"),
     "en": re.compile(r"(?<!\w)(?:not|never|no|nobody|nothing|cannot|(?:won|don|doesn|isn|aren|can|wouldn|shouldn|didn|haven) t)(?!\w)"),
@@ -321,6 +400,7 @@ class Scorer:
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self._required_ids: frozenset[str] = frozenset(r.id for r in self.required)
         self.learned_model: LearnedModel | None = None
+        self.learned_table: LinearTable | None = None  # the model's tables (`linear.py`), read every turn
         self.learned: list[_Learned] = []
         for detector in (self.rubric.learned if learned else []):
             if detector.language != lang:
@@ -340,6 +420,7 @@ class Scorer:
                 threshold = spec.threshold if spec.threshold is not None else model.thresholds[index]
                 self.learned.append(_Learned(spec, index, threshold, lang))
             self.learned_model = model
+            self.learned_table = model.table
             break  # one learned detector per language
         self.score_model: ScoreModel | None = None
         calibration = self.rubric.calibration if (learned if calibrated is None else calibrated) else None
@@ -369,6 +450,12 @@ class Scorer:
         self._cues_always = [(n, name, regex) for n, (name, regex) in enumerate(self._cue_items)
                              if regex.rest is not None]
         self._ref: str = self.rubric.ref  # id@version (a property of the frozen rubric, read every turn)
+        # the rubric's figures read in every turn, as plain attributes
+        self.gaming = _Gaming(self.rubric.gaming)
+        self.clarity = _Clarity(self.rubric.clarity, lang)
+        self.dims: dict[str, _Dim] = {d: _Dim(self.rubric.dimensions[d], lang) for d in DIMENSIONS}
+        self.violation_caps: dict[str, list[tuple[str, Any]]] = {
+            category: _caps_of(cap_spec) for category, cap_spec in self.rubric.violation_caps.items()}
         self._cues_by_key: dict[int, list[tuple[int, str, _Re]]] = {}
         for n, (name, regex) in enumerate(self._cue_items):
             if regex.rest is None:
@@ -420,11 +507,22 @@ class Scorer:
         return [name for _n, name, regex in todo if regex.spans(probe)]
 
 
-@dataclass
 class _Turn:
-    indicators: set[str]
-    phrases: set[str]
-    words: frozenset[str]
+    """What a later turn of the call compares itself with: the indicators fired, the phrases said, the words
+    (their set in lower case, made when a later turn first asks: a turn scored alone never needs it)."""
+
+    def __init__(self, indicators: set[str], phrases: set[str], said: list[str],
+                 words: frozenset[str] | None = None) -> None:
+        self.indicators = indicators
+        self.phrases = phrases
+        self.said = said
+        self._words = words
+
+    @property
+    def words(self) -> frozenset[str]:
+        if self._words is None:
+            self._words = frozenset(map(str.lower, self.said))
+        return self._words
 
 
 @dataclass
@@ -570,7 +668,51 @@ def echo_spans(folded: str, debtor_folded: str) -> list[tuple[int, int]]:
         return []
     if _STEM_IN_WORD and not any(stem in folded for stem in said):
         return []  # no word of the turn can hold one of the stems
+    if COMPILED:
+        return _echo_by_char(folded, said)
     return [m.span() for m in _CONTENT_WORD.finditer(folded) if m.group() not in _STOP and _stem(m.group()) in said]
+
+
+def _az09(c: int) -> bool:
+    return 97 <= c <= 122 or 48 <= c <= 57
+
+
+def _echo_by_char(folded: str, said: set[str]) -> list[tuple[int, int]]:
+    """The spans `echo_spans` keeps, its words (`_CONTENT_WORD`: a run of four `[a-z0-9]` or more, else a
+    run of digits) read character by character (compiled: faster than `finditer`). A run of `[a-z0-9]`
+    shorter than four holds no long word; only its digit runs are words."""
+    out: list[tuple[int, int]] = []
+    n = len(folded)
+    i = 0
+    while i < n:
+        if not _az09(ord(folded[i])):
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _az09(ord(folded[j])):
+            j += 1
+        if j - i >= 4:
+            _echo_word(folded, i, j, said, out)
+        else:
+            k = i
+            while k < j:
+                c = ord(folded[k])
+                if 48 <= c <= 57:
+                    e = k + 1
+                    while e < j and 48 <= ord(folded[e]) <= 57:
+                        e += 1
+                    _echo_word(folded, k, e, said, out)
+                    k = e
+                else:
+                    k += 1
+        i = j
+    return out
+
+
+def _echo_word(folded: str, start: int, end: int, said: set[str], out: list[tuple[int, int]]) -> None:
+    word = folded[start:end]
+    if _stem(word) in said and word not in _STOP:
+        out.append((start, end))
 
 
 
@@ -581,8 +723,8 @@ def _detect(scorer: Scorer, name: str, text: str, probe: Probe, cache: dict) -> 
     if found is None:
         # (a turn the prefilter found no hint of cannot hold the detector's finds: see detectors.HINTS)
         if name == "amount":
-            found = ([] if probe.lacks(detectors.HINT_DIGIT) and probe.lacks(detectors.HINT_CURRENCY)
-                     else detectors.amounts(probe.text))
+            no_digit, no_currency = probe.lacks(detectors.HINT_DIGIT), probe.lacks(detectors.HINT_CURRENCY)
+            found = [] if no_digit and no_currency else detectors.amounts(probe.text, not no_digit, not no_currency)
         elif name == "date":
             found = scorer.builtin["date"].spans(probe)
         elif name == "instalments":  # "en 1 fois" is not a plan
@@ -671,18 +813,24 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
 def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation]) -> list[Violation]:
     """What the learned detector hears in categories no rule flagged in this turn, with the sentence weighing
     most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md)."""
-    model = scorer.learned_model
-    if model is None:
+    table = scorer.learned_table
+    if table is None:
         return []
-    decisions = model.decisions(folded, session.debtor_folded)
+    decisions = table.decisions(folded, session.debtor_folded)
+    heard = [learned for learned in scorer.learned if decisions[learned.index] >= learned.cut]
+    if not heard:
+        return []
+    if violations:
+        have = {v.category for v in violations}
+        heard = [learned for learned in heard if learned.category not in have]
+        if not heard:
+            return []
+    spans = table.evidence(folded, [learned.index for learned in heard])  # each sentence scored once for all
     out: list[Violation] = []
-    have = {v.category for v in violations}
-    for learned in scorer.learned:
-        if decisions[learned.index] >= learned.cut and learned.category not in have:
-            start, end = model.evidence(folded, learned.index)
-            out.append(Violation(
-                rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
-                reference=learned.reference, description=learned.description, fix=learned.fix))
+    for learned, (start, end) in zip(heard, spans):
+        out.append(Violation(
+            rule=learned.id, category=learned.category, start=start, end=end, text=text[start:end],
+            reference=learned.reference, description=learned.description, fix=learned.fix))
     return out
 
 
@@ -705,7 +853,8 @@ def _calibrated(model: ScoreModel, folded: str, debtor_folded: str, scores: dict
 
 def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     rubric = scorer.rubric
-    gaming = rubric.gaming
+    gaming = scorer.gaming
+    dims = scorer.dims
     lang = scorer.language
     probe = scorer.probe(text)
     folded = probe.text
@@ -816,7 +965,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             evidence.append(Evidence(d, s, e, text[s:e], polarity, ind_id, shown))
 
     # clarity: measured parts
-    c = rubric.clarity
+    c = scorer.clarity
     asl = n_words / n_sent
     questions = det["question"] if "question" in det else _detect(scorer, "question", text, probe, det)
     n_q = len(questions)
@@ -854,7 +1003,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         neg["clarity"] += c.long_turn_penalty
         notes.append(f"clarity −{c.long_turn_penalty}: long turn ({n_words} words)")
     read = None
-    method = c.readability.get(lang)
+    method = c.readability
     if method and n_words >= c.readability_min_words:
         read = readability(text, method, lang, ws, n_sent)
         if read is not None:
@@ -878,7 +1027,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
 
     raw: dict[str, float] = {}
     for d in DIMENSIONS:
-        dim = rubric.dimensions[d]
+        dim = dims[d]
         gain = dim.max_gain * (1 - math.exp(-pos[d] / dim.max_gain)) if pos[d] > 0 else 0.0
         raw[d] = dim.base + gain - neg[d]
 
@@ -888,10 +1037,8 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     if not excused and ((letters >= gaming.shouting_min_letters and ratio >= gaming.shouting_upper_ratio)
                         or text.count("!") >= gaming.shouting_exclamations):
         flags.shouting = True
-        for d in DIMENSIONS:
-            cap = getattr(gaming.shouting_caps, d)
-            if cap is not None:
-                caps.append(Cap(dimension=d, cap=cap, reason="shouting"))
+        for d, cap in gaming.shouting_caps:
+            caps.append(Cap(dimension=d, cap=cap, reason="shouting"))
     if n_words > gaming.max_turn_words:
         flags.long_turn = True
         for d in DIMENSIONS:
@@ -908,8 +1055,9 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             caps.append(Cap(dimension=d, cap=gaming.stuffing_cap, reason=reason))
             if d != "clarity":  # a list of keywords is not a clear message either
                 caps.append(Cap(dimension="clarity", cap=gaming.stuffing_cap, reason=reason))
-    word_set = frozenset(map(str.lower, ws))
-    if len(word_set) >= 3:
+    # (the same turn said again: only a call with earlier turns can tell)
+    word_set = frozenset(map(str.lower, ws)) if session.history else None
+    if word_set is not None and len(word_set) >= 3:
         for turn in session.history:
             union = word_set | turn.words
             if union and len(word_set & turn.words) / len(union) >= gaming.same_turn_similarity:
@@ -919,17 +1067,16 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
-    review = _review(scorer, session, text, folded, violations) if scorer.learned_model is not None else []
+    review = _review(scorer, session, text, folded, violations) if scorer.learned_table is not None else []
     if violations:
         flags.violation = True
+        violation_caps = scorer.violation_caps
         for v in violations:
-            cap_spec = rubric.violation_caps.get(v.category)
-            if cap_spec is None:
+            capped = violation_caps.get(v.category)
+            if capped is None:
                 continue
-            for d in DIMENSIONS:
-                cap = getattr(cap_spec, d)
-                if cap is not None:
-                    caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
+            for d, cap in capped:
+                caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
     flags.hostile = flags.shouting or bool(violations) and any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:
@@ -960,7 +1107,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     tips: dict[str, str] = {}
     flag_values = None
     for d in DIMENSIONS:
-        dim = rubric.dimensions[d]
+        dim = dims[d]
         if scores[d] >= dim.weak_below:
             continue
         if flag_values is None:
@@ -974,10 +1121,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if tip.flags:
                 conditions.append(any(flag_values.get(f) for f in tip.flags))
             if all(conditions):
-                tips[d] = tip.text.get(lang)
+                tips[d] = tip.text
                 break
 
-    session.history.append(_Turn(indicators=fired, phrases=phrases, words=word_set))
+    session.history.append(_Turn(fired, phrases, ws, word_set))
     evidence.sort(key=lambda e: (e.start, e.end))
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
     # in TurnScore's field order (the order of the JSON)

@@ -17,6 +17,9 @@ from encodings.cp1252 import decoding_table as _CP1252_DECODING, encoding_table 
 from dataclasses import dataclass
 from functools import lru_cache
 
+# compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
+COMPILED: Final = not __file__.endswith(".py")
+
 _SPECIAL: Final = {
     "’": " ", "'": " ", "‘": " ", "`": " ", "-": " ", "‐": " ", "‑": " ", "–": " ", "—": " ",
     "…": ".", "«": '"', "»": '"', "“": '"', "”": '"', "\u00a0": " ", "\u202f": " ", "\u2009": " ",
@@ -135,9 +138,87 @@ _SENTENCE_END: Final = re.compile(r"[.!?…]+(?=\s|$)|\n+")
 
 
 def words(text: str) -> list[str]:
+    """`_WORD.findall(text)`: compiled, read character by character (`_words_by_char`); in plain Python,
+    where such a loop is slow, by `re` (with the Windows-1252 form of the pattern when the text fits it)."""
+    if COMPILED:
+        return _words_by_char(text)
     if text.isascii() or _in_cp1252(text):
         return _WORD_CP1252.findall(text)
     return _WORD.findall(text)
+
+
+def _words_by_char(text: str) -> list[str]:
+    """`_WORD.findall(text)`, read character by character (`_kind`): a letter run with its apostrophe-joined
+    letter runs, or a digit run with its separator-joined digit runs."""
+    out: list[str] = []
+    n = len(text)
+    i = 0
+    while i < n:
+        k = _kind(text, i)
+        if k & _K_LETTER:
+            j = i + 1
+            while j < n and _kind(text, j) & _K_LETTER:
+                j += 1
+            while j + 1 < n and _kind(text, j) & _K_APOSTROPHE and _kind(text, j + 1) & _K_LETTER:
+                j += 2
+                while j < n and _kind(text, j) & _K_LETTER:
+                    j += 1
+            out.append(text[i:j])
+            i = j
+        elif k & _K_DIGIT:
+            j = i + 1
+            while j < n and _kind(text, j) & _K_DIGIT:
+                j += 1
+            while j + 1 < n and _kind(text, j) & _K_GROUP and _kind(text, j + 1) & _K_DIGIT:
+                j += 2
+                while j < n and _kind(text, j) & _K_DIGIT:
+                    j += 1
+            out.append(text[i:j])
+            i = j
+        else:
+            i += 1
+    return out
+
+
+# What `_WORD` and `_SENTENCE_END` see of a character, as bits: each asked of `re` itself
+# (so Unicode's rules are `re`'s), once per character: a byte table for the first 256, a dictionary beyond.
+_K_LETTER: Final = 1  # [^\W\d_]
+_K_DIGIT: Final = 2  # \d
+_K_GROUP: Final = 4  # [.,\s]: between two digit groups of one number
+_K_APOSTROPHE: Final = 8  # [’']: between two letter runs of one word
+_K_ALNUM: Final = 16  # [^\W_]: a sentence holds a word
+_K_SPACE: Final = 32  # \s
+_K_STOP: Final = 64  # [.!?…]
+_K_NEWLINE: Final = 128  # \n
+_KIND_TESTS: Final = ((_K_LETTER, re.compile(r"[^\W\d_]")), (_K_DIGIT, re.compile(r"\d")),
+                      (_K_GROUP, re.compile(r"[.,\s]")), (_K_APOSTROPHE, re.compile(r"[’']")),
+                      (_K_ALNUM, re.compile(r"[^\W_]")), (_K_SPACE, re.compile(r"\s")),
+                      (_K_STOP, re.compile(r"[.!?…]")), (_K_NEWLINE, re.compile(r"\n")))
+
+
+def _kind_of(c: str) -> int:
+    k = 0
+    for bit, test in _KIND_TESTS:
+        if test.fullmatch(c) is not None:
+            k |= bit
+    return k
+
+
+_KINDS: Final = bytes(_kind_of(chr(o)) for o in range(256))
+_KINDS_WIDE: Final[dict[str, int]] = {}
+
+
+def _kind(text: str, i: int) -> int:
+    o = ord(text[i])
+    if o < 256:
+        return _KINDS[o]
+    c = text[i]
+    k = _KINDS_WIDE.get(c)
+    if k is None:
+        k = _kind_of(c)
+        if len(_KINDS_WIDE) < 100_000:
+            _KINDS_WIDE[c] = k
+    return k
 
 
 def _in_cp1252(text: str) -> bool:
@@ -189,9 +270,48 @@ _HAS_WORD: Final = re.compile(r"[^\W_]")  # a letter or a digit: where `_WORD` f
 
 
 def sentence_count(text: str) -> int:
-    """len(sentences(text)), without building the sentences."""
+    """len(sentences(text)), without building the sentences (compiled: character by character)."""
+    if COMPILED:
+        return _sentence_count_by_char(text)
     search = _HAS_WORD.search
     return sum(1 for part in _SENTENCE_END_FAST.split(text) if search(part))
+
+
+def _sentence_count_by_char(text: str) -> int:
+    """len(sentences(text)): the parts `_SENTENCE_END.split(text)` gives that hold a letter or a digit (where
+    `_WORD` finds a word), read character by character (`_kind`). A separator is a run of `.!?…` followed
+    by whitespace or the end (a run followed by anything else is not one, nor any part of it), or a run of
+    newlines."""
+    n = len(text)
+    count = 0
+    has_word = False
+    i = 0
+    while i < n:
+        k = _kind(text, i)
+        if k & _K_STOP:
+            j = i + 1
+            while j < n and _kind(text, j) & _K_STOP:
+                j += 1
+            if j == n or _kind(text, j) & _K_SPACE:
+                if has_word:
+                    count += 1
+                has_word = False
+            i = j
+        elif k & _K_NEWLINE:
+            j = i + 1
+            while j < n and _kind(text, j) & _K_NEWLINE:
+                j += 1
+            if has_word:
+                count += 1
+            has_word = False
+            i = j
+        else:
+            if k & _K_ALNUM:
+                has_word = True
+            i += 1
+    if has_word:
+        count += 1
+    return count
 
 
 _LETTER: Final = re.compile(r"[^\W\d_]")

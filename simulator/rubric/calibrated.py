@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .learned import FeatureSpec, agent_features, debtor_features, features
+from .learned import SCALE, FeatureSpec, features
+from .linear import LinearTable
 from .models import DIMENSIONS
 
 MODEL_KIND = "dimension-scores"
@@ -89,11 +90,11 @@ class ScoreModel:
         n = len(self.dimensions)
         self._numeric: dict[str, tuple[float, ...]] = {
             name: tuple(float(w) for w in row) for name, row in data["numeric"].items()}
-        # one row per word feature: idf², then idf × the weight of each dimension (a turn sums its features' rows)
-        self._words: dict[str, tuple[float, ...]] = {}
-        for feature, row in data["vocabulary"].items():
-            idf = float(row[0])
-            self._words[feature] = (idf * idf, *(idf * float(w) for w in row[1:1 + n]))
+        # the word features as the learned detector's packed tables (linear.py, compiled with the scorer): idf and
+        # weights in whole millionths, the TF-IDF part of each dimension summed exactly
+        vocabulary = {feature: [round(float(row[0]) * SCALE)] + [round(float(w) * SCALE) for w in row[1:1 + n]]
+                      for feature, row in data["vocabulary"].items()}
+        self.table = LinearTable(vocabulary, [0.0] * n, self.spec.stem, self.spec.window, self.spec.debtor, SCALE)
         if any(len(row) != n for row in self._numeric.values()):
             raise SimulatorError(f"{source}: a numeric feature has not {n} weights")
 
@@ -107,22 +108,10 @@ class ScoreModel:
                 a += row[0] * value
                 b += row[1] * value
                 c += row[2] * value
-        feats = set(agent_features(folded, self.spec))
-        feats.update(debtor_features(debtor_folded, self.spec))
-        norm = ta = tb = tc = 0.0
-        get = self._words.get
-        for f in feats:
-            row = get(f)
-            if row is not None:
-                norm += row[0]
-                ta += row[1]
-                tb += row[2]
-                tc += row[3]
-        if norm > 0:
-            scale = 1.0 / math.sqrt(norm)
-            a += ta * scale
-            b += tb * scale
-            c += tc * scale
+        ta, tb, tc = self.table.decisions(folded, debtor_folded)
+        a += ta
+        b += tb
+        c += tc
         d0, d1, d2 = self.dimensions
         return {d0: a, d1: b, d2: c}
 

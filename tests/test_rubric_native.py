@@ -121,8 +121,12 @@ def test_a_stale_build_is_not_used(tmp_path, monkeypatch):
     assert native.stale() == []
     stamp.write_text(json.dumps({**hashes, "gate": "0" * 64}), encoding="utf-8")
     assert native.stale() == ["gate"]
-    # a stale build present: `choose` makes the process import the sources
-    monkeypatch.setattr(native, "available", lambda: True)
+    # a stale build present: `choose` makes the process import the sources — also a build that predates a hot
+    # module added since (its stamp does not name it, and that module has no compiled file)
+    stamp.write_text(json.dumps({k: v for k, v in hashes.items() if k != "linear"}), encoding="utf-8")
+    assert native.stale() == ["linear"]
+    monkeypatch.setattr(native, "built_any", lambda: True)
+    monkeypatch.setattr(native, "available", lambda: False)
     monkeypatch.delenv(native.PURE_ENV, raising=False)
     before = list(sys.meta_path)
     sys.meta_path[:] = [f for f in before if not isinstance(f, native._SourceFinder)]  # (SIMULATOR_RUBRIC_PURE)

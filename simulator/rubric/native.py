@@ -58,7 +58,7 @@ def choose() -> None:
     modules when `SIMULATOR_RUBRIC_PURE` is set, or when the compiled ones are stale."""
     if os.environ.get(PURE_ENV):
         force_pure()
-    elif available() and (changed := stale()):
+    elif built_any() and (changed := stale()):  # (also a build older than a hot module added since)
         log.warning("the compiled scorer is older than %s: running the pure Python scorer (same scores, "
                     "slower); `make install` (pip install -e .) compiles it again", ", ".join(f"{n}.py" for n in changed))
         force_pure()
@@ -79,6 +79,13 @@ def available() -> bool:
     """Whether compiled modules were built for this interpreter (used or not)."""
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     return all(any((HERE / f"{name}{suffix}").exists() for suffix in suffixes) for name in HOT)
+
+
+def built_any() -> bool:
+    """Whether a compiled module of the scorer is there for this interpreter (a build may predate a hot module
+    added since: the stamp then says it is stale)."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    return any((HERE / f"{name}{suffix}").exists() for name in HOT for suffix in suffixes)
 
 
 def variant() -> str:

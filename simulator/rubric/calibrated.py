@@ -21,16 +21,13 @@ train (`python -m simulator train-scores`), never to score.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .learned import SCALE, FeatureSpec, features
+from .learned import SCALE, FeatureSpec, features, read_model, write_model
 from .linear import LinearTable
 from .models import DIMENSIONS
 
@@ -148,34 +145,9 @@ def context_dimensions(rubric, score) -> set[str]:
     return out
 
 
-_CACHE: dict[tuple[str, float, int], ScoreModel] = {}
-_LOCK = threading.Lock()
-
-
 def load_score_model(path: Path | str) -> ScoreModel:
     """Read a score-model file (cached while the file is unchanged); errors name the file and the fix."""
-    path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        raise SimulatorError(f"{path}: no such score-model file (train it: python -m simulator train-scores "
-                             "--out PATH, or remove the rubric's `calibration` section)") from None
-    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
-    with _LOCK:
-        cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    raw = path.read_bytes()
-    try:
-        model = ScoreModel(json.loads(raw), str(path), hashlib.sha256(raw).hexdigest())
-    except SimulatorError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SimulatorError(f"{path}: not a score-model file ({type(exc).__name__}: {exc}) "
-                             "(train it again: python -m simulator train-scores)") from None
-    with _LOCK:
-        _CACHE[key] = model
-    return model
+    return read_model(path, ScoreModel, "score-model", "train-scores", "the rubric's `calibration` section")
 
 
 # --- training (scikit-learn, only here) --------------------------------------------------------------------
@@ -278,9 +250,4 @@ def export_scores(fitted: FittedScores, language: str, rubric: dict, info: dict[
 
 
 def write_score_model(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, ensure_ascii=False, indent=None, separators=(",", ":"))
-    # one entry per line: a retrained model's diff is readable
-    text = (text.replace(',"numeric":{', ',\n"numeric":{\n').replace(',"vocabulary":{', ',\n"vocabulary":{\n')
-            .replace('],"', '],\n"'))
-    path.write_text(text + "\n", encoding="utf-8")
+    write_model(data, path, ("numeric", "vocabulary"))

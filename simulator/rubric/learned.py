@@ -23,7 +23,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import SimulatorError
 from ..settings import PROJECT_ROOT
@@ -132,35 +132,41 @@ def model_path(name: str) -> Path:
     return path if path.is_absolute() else RUBRICS_DIR / path
 
 
-_CACHE: dict[tuple[str, float, int], LearnedModel] = {}
+_CACHE: dict[tuple[Any, str, float, int], Any] = {}
 _LOCK = threading.Lock()
 
 
-def load_model(path: Path | str) -> LearnedModel:
-    """Read a model file (cached while the file is unchanged); errors name the file and the fix."""
+def read_model(path: Path | str, build: Callable[[dict, str, str], Any], what: str, command: str, section: str) -> Any:
+    """A trained model's JSON file made into a model by `build(data, source, sha256)`, cached while the file is
+    unchanged; errors name the file and the fix (`what`: the kind of file, `command`: the one that trains it,
+    `section`: the rubric section naming it)."""
     path = Path(path)
     try:
         stat = path.stat()
     except OSError:
-        raise SimulatorError(f"{path}: no such learned-model file (train it: python -m simulator train-violations "
-                             "--out PATH, or remove the pack's `learned` section)") from None
-    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
+        raise SimulatorError(f"{path}: no such {what} file (train it: python -m simulator {command} "
+                             f"--out PATH, or remove {section})") from None
+    key = (build, str(path.resolve()), stat.st_mtime, stat.st_size)
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is not None:
         return cached
     raw = path.read_bytes()
     try:
-        data = json.loads(raw)
-        model = LearnedModel(data, str(path), hashlib.sha256(raw).hexdigest())
+        model = build(json.loads(raw), str(path), hashlib.sha256(raw).hexdigest())
     except SimulatorError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
-        raise SimulatorError(f"{path}: not a learned-model file ({type(exc).__name__}: {exc}) "
-                             "(train it again: python -m simulator train-violations)") from None
+        raise SimulatorError(f"{path}: not a {what} file ({type(exc).__name__}: {exc}) "
+                             f"(train it again: python -m simulator {command})") from None
     with _LOCK:
         _CACHE[key] = model
     return model
+
+
+def load_model(path: Path | str) -> LearnedModel:
+    """Read a learned-model file (cached while the file is unchanged); errors name the file and the fix."""
+    return read_model(path, LearnedModel, "learned-model", "train-violations", "the pack's `learned` section")
 
 
 # --- training (scikit-learn, only here) --------------------------------------------------------------------
@@ -221,12 +227,14 @@ def export(vectoriser, models: dict, spec: FeatureSpec, language: str, threshold
     }
 
 
-def write_model(data: dict, path: Path) -> None:
+def write_model(data: dict, path: Path, tables: Iterable[str] = ("vocabulary",)) -> None:
+    """A model file: compact JSON, each entry of the `tables` on its own line (a retrained model's diff is
+    readable)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, ensure_ascii=False, indent=None, separators=(",", ":"))
-    # one vocabulary entry per line: a retrained model's diff is readable
-    text = text.replace(',"vocabulary":{', ',\n"vocabulary":{\n').replace('],"', '],\n"')
-    path.write_text(text + "\n", encoding="utf-8")
+    for table in tables:
+        text = text.replace(f',"{table}":{{', f',\n"{table}":{{\n')
+    path.write_text(text.replace('],"', '],\n"') + "\n", encoding="utf-8")
 
 
 def sha256_of(path: Path) -> str:

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate)
     app.command("train-violations")(train_violations)
     app.command("train-scores")(train_scores)
+    app.command("train-semantic")(train_semantic)
     app.command("rubric-schema")(rubric_schema)
 
 
@@ -43,12 +44,13 @@ def score(
     rubric: RubricOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per transcript per line")] = False,
     scoring: Annotated[Optional[str], typer.Option("--scoring", help="lexical, judge or blend (default: the setting)")] = None,
+    semantic: Annotated[Optional[str], typer.Option("--semantic", help="The semantic violation detector: auto, on or off (default: the setting SIMULATOR_SEMANTIC)")] = None,
 ) -> None:
     """Score real call transcripts with a rubric: per-turn scores, evidence, tips, violations, scorecard."""
     from .cli import make_settings
 
     try:
-        settings = make_settings(scoring=scoring)
+        settings = make_settings(scoring=scoring, semantic=semantic)
         ok = asyncio.run(_score(settings, paths, rubric, as_json))
     except SimulatorError as exc:
         _err(f"error: {exc}")
@@ -89,7 +91,10 @@ async def _score(settings, paths: list[Path], rubric_ref: str | None, as_json: b
                     for problem in exc.problems:
                         _err(problem)
                     return False
-                scorer = TurnScorer(rubric, transcript.language, mode=settings.scoring, judge=judge)
+                from .rubric.semantic import detector_for
+
+                scorer = TurnScorer(rubric, transcript.language, mode=settings.scoring, judge=judge,
+                                    semantic=detector_for(rubric.rubric, transcript.language, settings))
                 scores, card = await score_transcript(scorer, transcript)
                 if as_json:
                     sys.stdout.write(json.dumps(transcript_json(transcript, scores, card), ensure_ascii=False) + "\n")
@@ -141,6 +146,7 @@ def calibrate(
     by_file: Annotated[bool, typer.Option("--by-file", help="With several files: also report each split file by file")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON")] = False,
     rules_only: Annotated[bool, typer.Option("--rules-only", help="Without the learned detector and the calibrated scores (the phrase rules alone)")] = False,
+    semantic: Annotated[Optional[str], typer.Option("--semantic", help="The semantic violation detector: auto, on or off (default: the setting SIMULATOR_SEMANTIC); its vectors are cached in the data directory")] = None,
 ) -> None:
     """Compare the rubric's scores with human labels: Spearman, quadratic-weighted kappa, violation P/R.
 
@@ -165,16 +171,26 @@ def calibrate(
             scorer = Scorer(rubric_file, learned=False)
         else:
             scorer = get_scorer(rubric_file)
-        reports = run(scorer, rows, splits, by_file=by_file)
+        detector = None
+        if not rules_only:
+            from .cli import make_settings
+            from .rubric.semantic import VectorCache, detector_for
+
+            settings = make_settings(semantic=semantic)
+            detector = detector_for(rubric_file.rubric, rubric_file.rubric.language, settings)
+            if detector is not None:
+                detector.cache = VectorCache(settings.data_dir / "cache" / f"vectors-{detector.model.spec.key()}.jsonl")
+        reports = run(scorer, rows, splits, by_file=by_file, semantic=detector)
     except SimulatorError as exc:
         _fail(exc)
     names = ", ".join(str(f) for f in files)
     if as_json:
-        typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "labels": names if len(files) > 1 else str(files[0]),
+        typer.echo(json.dumps({"rubric": rubric_file.rubric.ref, "semantic": detector is not None, "labels": names if len(files) > 1 else str(files[0]),
                                "files": [str(f) for f in files], "reports": [r.to_json() for r in reports]},
                               ensure_ascii=False))
     else:
-        typer.echo(f"rubric {rubric_file.rubric.ref}{' (rules only)' if rules_only else ''} vs {names}")
+        how = " (rules only)" if rules_only else " (with the semantic detector)" if detector is not None else ""
+        typer.echo(f"rubric {rubric_file.rubric.ref}{how} vs {names}")
         typer.echo(format_reports(reports))
 
 
@@ -249,6 +265,64 @@ def train_scores(
             skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
             typer.echo(f"wrote {out}: {len(data['numeric'])} rule measures and {len(data['vocabulary'])} word features, "
                        f"trained on {rows} tune rows ({skipped} holdout rows skipped) with {rubric_file.rubric.ref}")
+    except SimulatorError as exc:
+        _fail(exc)
+
+
+def train_semantic(
+    labels: Annotated[list[str], typer.Argument(
+        help="Labelled CSV file(s), glob pattern(s) or probe .txt files; only their split=tune rows are trained on")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the model here (e.g. rubrics/models/fr-semantic.json)")] = None,
+    cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: the rules, each detector and the shipped policy on a writer the models were not trained on")] = False,
+    rubric: Annotated[str, typer.Option("--rubric", help="With --cross-check: the rubric whose phrase rules are measured too")] = "fr-default",
+    language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
+    layers: Annotated[int, typer.Option("--layers", min=1, help="Blocks of the embedded model kept for the vectors")] = 14,
+    c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
+    review_at: Annotated[float, typer.Option("--review-at", min=0.01, max=0.99, help="Mean probability (both detectors) from which a category is a review flag")] = 0.4,
+    critical_at: Annotated[float, typer.Option("--critical-at", min=0.01, max=0.99, help="Mean probability from which it is a critical error")] = 0.6,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
+) -> None:
+    """Train the semantic violation detector on labelled turns with the embedded model's vectors (about a second
+    a new turn; scikit-learn needed here only), or cross-check it."""
+    from .cli import make_settings
+    from .llm.embedded import EMBEDDED_MODEL
+    from .rubric.embedder import Embedder, EmbedderSpec
+    from .rubric.semantic import embedded_source, write_semantic
+    from .rubric.train_semantic import cross_check as run_check, format_cross_check, train
+
+    if out is None and not cross_check:
+        _err("error: give --out PATH to write the model, or --cross-check to measure it")
+        raise typer.Exit(2)
+    if not review_at <= critical_at:
+        _err("error: --review-at must not be above --critical-at")
+        raise typer.Exit(2)
+    try:
+        settings = make_settings(data_dir=data_dir)
+        source = embedded_source(settings.data_dir, EMBEDDED_MODEL.sha256)
+        if source is None:
+            raise SimulatorError("the embedded model is not installed (run `make install`, then "
+                                 "`python -m simulator prepare-model`)")
+        embedder = Embedder(EmbedderSpec(EMBEDDED_MODEL.sha256, layers), source)
+        cache_dir = settings.data_dir / "cache"
+
+        def progress(done: int, total: int) -> None:
+            if done == 1 or done % 50 == 0 or done == total:
+                typer.echo(f"vectors of new turns: {done}/{total}", err=True)
+
+        if cross_check:
+            from .rubric.loader import resolve_rubric
+            from .rubric.scorer import Scorer
+
+            rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
+            typer.echo(format_cross_check(run_check(labels, embedder, cache_dir, rules_scorer, language, c,
+                                                    review_at, critical_at, progress)))
+        if out is not None:
+            data = train(labels, embedder, cache_dir, language, c, review_at, critical_at, progress)
+            write_semantic(data, out)
+            rows = sum(f["tune_rows"] for f in data["trained_on"])
+            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            typer.echo(f"wrote {out}: {len(data['categories'])} categories on {layers}-block vectors, trained on "
+                       f"{rows} tune rows ({skipped} holdout rows skipped)")
     except SimulatorError as exc:
         _fail(exc)
 

@@ -37,7 +37,12 @@ class Simulator:
     def scorer_for(self, language: str, currency: str | None = None) -> TurnScorer:
         """The rubric a call is scored with: the setting, or the default for its language and currency."""
         rubric = resolve_rubric(self.settings.rubric, language, self.settings.rubrics_dir, currency)
-        return TurnScorer(rubric, language, mode=self.settings.scoring, judge=self.judge)
+        semantic = None
+        if self.settings.backend != "scripted":  # the scripted test double plays canned lines: rules only
+            from .rubric.semantic import detector_for
+
+            semantic = detector_for(rubric.rubric, language, self.settings)
+        return TurnScorer(rubric, language, mode=self.settings.scoring, judge=self.judge, semantic=semantic)
 
     def reload_scenarios(self) -> LoadResult:
         self.scenarios = load_scenarios(self.settings.scenarios_dir)

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="How turns are scored: `lexical` (the rubric's deterministic indicators), `judge` (an LLM "
         "judge guided by the rubric; lexical caps and compliance rules still apply) or `blend` (the mean of both).",
     )
+    semantic: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="The semantic violation detector (the embedded model reads what a turn means, about a second "
+        "a turn): `auto` uses it when the embedded model is on this machine, `on` requires it, `off` leaves the "
+        "phrase rules and the lexical detector alone.",
+    )
     judge_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint of the judge (empty: the same model as the debtor)."
     )

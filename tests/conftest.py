@@ -33,7 +33,7 @@ def _guarded_connect(self, address):
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     for name in ("SIMULATOR_BACKEND", "SIMULATOR_BASE_URL", "SIMULATOR_MODEL_PATH", "SIMULATOR_DATABASE_URL",
-                 "SIMULATOR_LANGUAGE", "SIMULATOR_SCENARIOS_DIR", "OPENAI_API_KEY"):
+                 "SIMULATOR_LANGUAGE", "SIMULATOR_SCENARIOS_DIR", "SIMULATOR_SEMANTIC", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SIMULATOR_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no stray .env from the checkout

@@ -187,8 +187,24 @@ class SplitReport:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def score_rows(scorer: Scorer, rows: list[LabelledTurn]) -> list[TurnScore]:
-    return [scorer.score_isolated(r.agent_text, r.debtor_before) for r in rows]
+def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[TurnScore]:
+    """Each row scored on its own; `semantic`: a `semantic.SemanticDetector` (its vectors through the data
+    directory's cache when `semantic.cache` is set) whose verdict is applied as in a call."""
+    scores = [scorer.score_isolated(r.agent_text, r.debtor_before) for r in rows]
+    if semantic is None:
+        return scores
+    from .semantic import apply_to_turn
+    from .text import fold
+
+    texts = [r.agent_text for r in rows]
+    if getattr(semantic, "cache", None) is not None:
+        pieces = semantic.cache.get(semantic.embedder, texts)
+        probabilities = [semantic.model.turn_probabilities(p) for p in pieces]
+    else:
+        probabilities = [semantic.probabilities(t) for t in texts]
+    model = semantic.model
+    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at)
+            for s, r, p in zip(scores, rows, probabilities)]
 
 
 def _category_counts(rows: list[LabelledTurn], predicted: list[set[str]]) -> tuple[dict[str, dict[str, int]], float, float]:
@@ -228,7 +244,7 @@ def report(split: str, rows: list[LabelledTurn], scores: list[TurnScore]) -> Spl
 
 
 def calibrate(scorer: Scorer, rows: list[LabelledTurn], splits: tuple[str, ...] = ("tune", "holdout", "all"),
-              by_file: bool = False) -> list[SplitReport]:
+              by_file: bool = False, semantic=None) -> list[SplitReport]:
     """One report per split (and, with `by_file` and rows from several files, one per split and file,
     named "tune · fr_turns_extra.csv"). A split with no row is left out, except when it is the only one."""
     reports = []
@@ -237,7 +253,7 @@ def calibrate(scorer: Scorer, rows: list[LabelledTurn], splits: tuple[str, ...] 
         part = rows if split == "all" else [r for r in rows if r.split == split]
         if not part and len(splits) > 1:
             continue
-        scores = score_rows(scorer, part)
+        scores = score_rows(scorer, part, semantic)
         reports.append(report(split, part, scores))
         if by_file and len(sources) > 1:
             for source in sources:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Literal
 
 from ..llm.base import ChatModel
 from .judge import combine, judge_turn
 from .loader import RubricFile
 from .scorer import Scorer, ScoringSession, TurnScore
+
+if TYPE_CHECKING:
+    from .semantic import SemanticDetector
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["lexical", "judge", "blend"]
 
@@ -27,11 +34,13 @@ class TurnScorer:
     """Scores agent turns the way the settings ask: lexical, judge, or a blend of both."""
 
     def __init__(self, rubric_file: RubricFile, language: str | None = None, *, mode: Mode = "lexical",
-                 judge: ChatModel | None = None):
+                 judge: ChatModel | None = None, semantic: "SemanticDetector | None" = None):
         self.rubric_file = rubric_file
         self.scorer = get_scorer(rubric_file, language)
         self.mode: Mode = mode if judge is not None else "lexical"
         self.judge = judge
+        # the semantic violation detector (semantic.py), for calls in its model's language
+        self.semantic = semantic if semantic is not None and semantic.model.language == self.scorer.language else None
 
     @property
     def rubric(self):
@@ -46,10 +55,29 @@ class TurnScorer:
 
     async def score(self, session: ScoringSession, text: str, context: list[tuple[str, str]] = ()) -> TurnScore:
         """Score one agent turn; `context`: the (speaker, text) lines before it, for the judge."""
-        lexical = session.score(text)
-        if self.mode == "lexical" or self.judge is None:
-            return lexical
-        result = await judge_turn(self.judge, self.rubric, self.language, list(context), text)
-        combined = combine(lexical, result, self.mode, self.rubric)
-        session.scores[-1] = combined
-        return combined
+        debtor_folded = session.debtor_folded  # what the debtor just said (the scorer forgets it once scored)
+        scored = session.score(text)
+        if self.mode != "lexical" and self.judge is not None:
+            result = await judge_turn(self.judge, self.rubric, self.language, list(context), text)
+            scored = combine(scored, result, self.mode, self.rubric)
+            session.scores[-1] = scored
+        if self.semantic is not None:
+            scored = await self._semantic(session, scored, text, debtor_folded)
+        return scored
+
+    async def _semantic(self, session: ScoringSession, scored: TurnScore, text: str, debtor_folded: str) -> TurnScore:
+        """The semantic detector's verdict with the lexical detector's (`semantic.apply_to_turn`); if the
+        embedder fails, the turn keeps the rules' and the lexical detector's verdict, with a note."""
+        from .semantic import apply_to_turn
+
+        detector = self.semantic
+        try:
+            probabilities = await asyncio.to_thread(detector.probabilities, text)
+        except Exception as exc:  # a broken model file or llama.cpp error must not lose the turn
+            log.warning("semantic violation detector failed (%s): turn scored without it", exc)
+            scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {exc}"]})
+        else:
+            scored = apply_to_turn(self.scorer, scored, text, debtor_folded, probabilities,
+                                   detector.model.review_at, detector.model.critical_at)
+        session.scores[-1] = scored
+        return scored

@@ -1,0 +1,190 @@
+"""Sentence vectors from the embedded model, for the semantic violation detector (`semantic.py`).
+
+The vectors are the mean of the hidden states after the first `layers` transformer blocks of the embedded
+GGUF (Qwen2.5-Coder-1.5B-Instruct, 28 blocks): a middle layer describes what a sentence means better than the
+last one (which is shaped to predict the next token), and half the blocks cost half the time. llama.cpp has no
+"stop after N blocks" setting, so `truncated_model` writes, once, a copy of the GGUF that keeps only those
+blocks (same tensors, `block_count` changed; the `gguf` package of llama.cpp's authors reads and writes the
+format) next to the assembled model in the data directory, and records its SHA-256: the file is the same byte
+for byte on every machine (checked by a test), so a classifier trained on its vectors is tied to it by hash.
+
+Vectors are computed in this process with llama-cpp-python (`Llama(embedding=True)`, mean pooling), not by
+the chat server: the server answers one request at a time and runs with generation settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import SimulatorError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class EmbedderError(SimulatorError):
+    """The sentence vectors cannot be computed (no model, no llama-cpp-python, a corrupt file)."""
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What the vectors are: which model (by the SHA-256 of the full GGUF), how many blocks, which pooling."""
+
+    source_sha256: str
+    layers: int = 14
+    pooling: str = "mean"
+    max_tokens: int = 384  # a longer turn is cut into pieces at sentence ends, each embedded on its own
+
+    def key(self) -> str:
+        return f"{self.source_sha256[:12]}-l{self.layers}-{self.pooling}"
+
+    def as_dict(self) -> dict:
+        return {"source_sha256": self.source_sha256, "layers": self.layers, "pooling": self.pooling,
+                "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EmbedderSpec":
+        return cls(str(data["source_sha256"]), int(data["layers"]), str(data.get("pooling", "mean")),
+                   int(data.get("max_tokens", 384)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def truncated_model(source: Path, layers: int, source_sha256: str | None = None) -> Path:
+    """The copy of `source` with its first `layers` blocks only, written once next to it (and verified by the
+    SHA-256 recorded beside it when it was written)."""
+    target = source.with_name(f"{source.stem}.first{layers}.gguf")
+    marker = target.with_name(target.name + ".json")
+    if target.is_file() and marker.is_file():
+        try:
+            info = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        if (info.get("size") == target.stat().st_size and info.get("layers") == layers
+                and (source_sha256 is None or info.get("source_sha256") == source_sha256)):
+            return target
+    try:
+        import gguf  # llama.cpp's own GGUF reader/writer
+    except ImportError:
+        raise EmbedderError("the semantic violation detector needs the gguf package "
+                            "(pip install -e '.[embedded]')") from None
+    if not source.is_file():
+        raise EmbedderError(f"{source}: no such model file (run `python -m simulator prepare-model`)")
+    try:
+        reader = gguf.GGUFReader(str(source))
+        arch = reader.fields["general.architecture"].contents()
+        count_key = f"{arch}.block_count"
+        total = int(reader.fields[count_key].contents())
+    except (KeyError, ValueError, OSError) as exc:
+        raise EmbedderError(f"{source}: not a GGUF model this detector can read ({exc})") from None
+    if not 1 <= layers <= total:
+        raise EmbedderError(f"{source}: has {total} blocks, cannot keep {layers} (choose 1–{total})")
+    partial = target.with_name(target.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), arch=arch, endianess=reader.endianess)
+    for field in reader.fields.values():
+        if field.name == "general.architecture" or field.name.startswith("GGUF."):
+            continue  # written by GGUFWriter itself
+        kind = field.types[0]
+        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+        value = layers if field.name == count_key else field.contents()
+        writer.add_key_value(field.name, value, kind, sub_type=sub)
+    block = re.compile(r"blk\.(\d+)\.")
+    kept = [t for t in reader.tensors if not ((m := block.match(t.name)) and int(m.group(1)) >= layers)]
+    for tensor in kept:
+        writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes,
+                               tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in kept:
+        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
+    writer.close()
+    os.replace(partial, target)
+    marker.write_text(json.dumps({"layers": layers, "size": target.stat().st_size, "sha256": _sha256(target),
+                                  "source": source.name, "source_sha256": source_sha256}) + "\n", encoding="utf-8")
+    return target
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+class Embedder:
+    """Unit-length sentence vectors of texts (thread-safe; the model is loaded on first use)."""
+
+    def __init__(self, spec: EmbedderSpec, source: Path, threads: int | None = None) -> None:
+        self.spec = spec
+        self.source = source
+        self.threads = threads or max(1, min(2, os.cpu_count() or 1))
+        self._llama: Any = None
+        self._lock = threading.Lock()
+
+    def _model(self) -> Any:
+        if self._llama is None:
+            try:
+                import llama_cpp
+            except ImportError:
+                raise EmbedderError("the semantic violation detector needs llama-cpp-python "
+                                    "(pip install -e '.[embedded]')") from None
+            path = truncated_model(self.source, self.spec.layers, self.spec.source_sha256)
+            self._llama = llama_cpp.Llama(
+                model_path=str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
+                n_threads=self.threads, n_threads_batch=self.threads, verbose=False,
+                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+        return self._llama
+
+    def warm(self) -> None:
+        """Write the truncated copy if needed and load it (seconds; the first turn need not wait for it)."""
+        with self._lock:
+            self._model()
+
+    def pieces(self, text: str) -> list[str]:
+        """The text cut at sentence ends into pieces of at most `max_tokens` tokens (most turns: one piece)."""
+        llama = self._model()
+        text = text.strip() or "."
+        if len(llama.tokenize(text.encode("utf-8"), add_bos=False)) <= self.spec.max_tokens:
+            return [text]
+        out: list[str] = []
+        current = ""
+        for sentence in _SENTENCE_END.split(text):
+            joined = f"{current} {sentence}".strip()
+            if current and len(llama.tokenize(joined.encode("utf-8"), add_bos=False)) > self.spec.max_tokens:
+                out.append(current)
+                current = sentence
+            else:
+                current = joined
+        if current:
+            out.append(current)
+        return out  # a single sentence longer than the limit is cut by llama.cpp (truncate=True)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One unit vector per text (a text cut into pieces: one per piece, see `embed_pieces`)."""
+        return [vectors[0] for vectors in self.embed_pieces(texts, split=False)]
+
+    def embed_pieces(self, texts: list[str], split: bool = True) -> list[list[list[float]]]:
+        with self._lock:
+            llama = self._model()
+            out = []
+            for text in texts:
+                parts = self.pieces(text) if split else [text.strip() or "."]
+                vectors = []
+                for part in parts:
+                    vector = llama.embed(part, normalize=False, truncate=True)
+                    norm = sum(x * x for x in vector) ** 0.5 or 1.0
+                    vectors.append([x / norm for x in vector])
+                out.append(vectors)
+            return out

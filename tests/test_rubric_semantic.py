@@ -1,0 +1,252 @@
+"""The semantic violation detector (`simulator/rubric/semantic.py`, `embedder.py`, `train_semantic.py`): the JSON
+weights decide like scikit-learn, the mean of both detectors decides review flags and critical errors in a
+scored call (with the rubric's caps), a failing embedder loses nothing, the settings choose it, and on the real
+embedded model the vectors are the ones the shipped model was trained on."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.errors import SimulatorError
+from simulator.llm.embedded import EMBEDDED_MODEL
+from simulator.rubric.embedder import EmbedderSpec
+from simulator.rubric.learned import LEARNABLE, sha256_of
+from simulator.rubric.loader import resolve_rubric
+from simulator.rubric.scorecard import build_scorecard
+from simulator.rubric.semantic import (SemanticModel, SemanticRow, combined_probabilities, detector_for, export, fit,
+                                       load_semantic)
+from simulator.rubric.service import TurnScorer
+from simulator.rubric.text import fold
+from simulator.settings import PROJECT_ROOT, Settings
+
+from .conftest import REAL_DATA_DIR
+
+SHIPPED = PROJECT_ROOT / "rubrics" / "models" / "fr-semantic.json"
+SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, 14)
+THREAT = "Réfléchissez bien à ce que vous avez à perdre, Monsieur. Je ne le dirai pas deux fois."
+POLITE = "Je comprends. Pouvez-vous me dire quand vous pourriez régler les 1 240 euros ?"
+
+
+def _rows(n=120, dim=12):
+    import random
+
+    rng = random.Random(7)
+    rows = []
+    for i in range(n):
+        cats = frozenset({"threat"} if i % 3 == 0 else {"insult"} if i % 5 == 0 else ())
+        v = [rng.gauss(0, 1) for _ in range(dim)]
+        if "threat" in cats:
+            v[0] += 3
+        if "insult" in cats:
+            v[1] += 3
+        rows.append(SemanticRow([v], cats))
+    return rows
+
+
+def test_the_json_weights_decide_like_scikit_learn():
+    import numpy
+
+    rows = _rows()
+    mean, scale, models = fit(rows[:90], c=0.5)
+    model = SemanticModel(export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"threat": 0.7}, {}), "test")
+    assert set(model.categories) == {"threat", "insult"}
+    assert model.review_at == {"threat": 0.4, "insult": 0.4}
+    assert model.critical_at == {"threat": 0.7, "insult": 0.6}
+    for row in rows[90:]:  # rows it was not trained on
+        x = (numpy.asarray(row.pieces[0]) - mean) / scale
+        expected = {c: float(models[c].predict_proba([x])[0, 1]) for c in models}
+        assert model.turn_probabilities(row.pieces) == pytest.approx(expected, abs=1e-5)
+    # a turn in several pieces: the highest probability of its pieces
+    a, b = rows[0].pieces[0], rows[1].pieces[0]
+    both = model.turn_probabilities([a, b])
+    for c in model.categories:
+        assert both[c] == pytest.approx(max(model.turn_probabilities([a])[c], model.turn_probabilities([b])[c]))
+    with pytest.raises(SimulatorError, match="expects 12"):
+        model.decisions([0.0] * 5)
+
+
+def test_the_shipped_model_is_trained_on_the_shipped_labels():
+    data = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    assert data["embedder"]["source_sha256"] == EMBEDDED_MODEL.sha256
+    assert set(data["categories"]) <= set(LEARNABLE)
+    files = {f["file"]: f for f in data["trained_on"]}
+    labelled = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "calibration").glob("fr_turns*.csv"))
+    assert sorted(f for f in files if f.startswith("calibration/")) == labelled
+    for name, f in files.items():  # a label file edited since: train the model again (rubrics/packs/fr.yaml)
+        assert sha256_of(PROJECT_ROOT / name) == f["sha256"], f"{name} changed since fr-semantic.json was trained"
+    model = load_semantic(SHIPPED)
+    assert model.dim == 1536 and model.spec.key() == SPEC.key()
+    assert all(model.review_at[c] <= model.critical_at[c] for c in model.categories)
+    assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
+
+
+class _FakeEmbedder:
+    spec = SPEC
+
+
+class _FakeDetector:
+    """The shipped model's thresholds, with probabilities given by the test (no embedded model needed)."""
+
+    def __init__(self, probabilities=None, error=None):
+        self.model = load_semantic(SHIPPED)
+        self.embedder = _FakeEmbedder()
+        self._p = probabilities or {}
+        self._error = error
+        self.texts = []
+
+    def probabilities(self, text):
+        self.texts.append(text)
+        if self._error:
+            raise self._error
+        return dict(self._p)
+
+
+def _lexical(scorer, text, debtor=""):
+    model = scorer.scorer.learned_model
+    return dict(zip(model.categories, model.probabilities(fold(text), fold(debtor))))
+
+
+async def _score(detector, text, debtor="Je n'ai pas l'argent."):
+    scorer = TurnScorer(resolve_rubric("fr-default"), "fr", semantic=detector)
+    session = scorer.session(disclosed=True)  # identification done earlier in the call
+    session.hear(debtor)
+    turn = await scorer.score(session, text)
+    return scorer, session, turn
+
+
+def _target(scorer_probe, text, category, mean, debtor="Je n'ai pas l'argent."):
+    """The semantic probability that puts the mean of both detectors at `mean` for `category`."""
+    lexical = _lexical(scorer_probe, text, debtor).get(category, 0.0)
+    value = 2 * mean - lexical
+    assert 0.0 <= value <= 1.0, "pick another turn: the lexical detector alone is too sure"
+    return value
+
+
+async def test_the_mean_of_both_detectors_decides_critical_errors_and_review_flags():
+    probe = TurnScorer(resolve_rubric("fr-default"), "fr")
+    model = load_semantic(SHIPPED)
+    critical, review = model.critical_at["threat"], model.review_at["threat"]
+    plain, _, rules_turn = await _score(None, POLITE)
+    assert not rules_turn.violations and not rules_turn.review
+
+    # from the critical threshold: a critical error with the learned rule's id, evidence, caps; the call fails
+    p = _target(probe, POLITE, "threat", critical + 0.01)
+    scorer, session, turn = await _score(_FakeDetector({"threat": p}), POLITE)
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
+    v = turn.violations[0]
+    assert v.text == POLITE[v.start:v.end] and v.description and v.fix
+    assert turn.flags.violation and turn.flags.hostile
+    caps = dict(scorer.scorer.violation_caps)["threat"]
+    for dimension, cap in caps:
+        assert turn.scores[dimension] <= cap
+        assert any(c.dimension == dimension and "semantic" in c.reason for c in turn.caps)
+    assert any("semantic" in n for n in turn.notes)
+    assert session.scores[-1] is turn  # what the scorecard and the store read
+    card = build_scorecard(scorer.rubric, [(1, turn)], outcome=None)
+    assert card.critical_errors and not card.passed
+
+    # between the two thresholds: a review flag only
+    p = _target(probe, POLITE, "threat", (critical + review) / 2)
+    _, _, turn = await _score(_FakeDetector({"threat": p}), POLITE)
+    assert not turn.violations and [v.category for v in turn.review] == ["threat"]
+
+    # below: nothing, whatever the lexical detector alone would have flagged
+    p = _target(probe, POLITE, "threat", review - 0.05)
+    _, _, turn = await _score(_FakeDetector({"threat": p}), POLITE)
+    assert not turn.violations and not turn.review
+
+
+async def test_a_category_the_rules_flagged_is_not_reported_twice():
+    text = "Si vous ne payez pas, vous irez en prison, je vous le garantis."
+    _, _, rules_turn = await _score(None, text)
+    flagged = {v.category for v in rules_turn.violations}
+    assert "false_legal" in flagged
+    _, _, turn = await _score(_FakeDetector({"false_legal": 1.0}), text)
+    assert [v.category for v in turn.violations].count("false_legal") == [v.category for v in rules_turn.violations].count("false_legal")
+    assert "false_legal" not in {v.category for v in turn.review}
+
+
+async def test_a_failing_embedder_keeps_the_turn_and_says_so(caplog):
+    detector = _FakeDetector(error=RuntimeError("llama_decode returned -3"))
+    with caplog.at_level(logging.WARNING):
+        _, session, turn = await _score(detector, POLITE)
+    _, _, plain = await _score(None, POLITE)
+    assert turn.scores == plain.scores and turn.violations == plain.violations
+    assert any("semantic detector unavailable" in n for n in turn.notes)
+    assert "semantic violation detector failed" in caplog.text
+    assert session.scores[-1] is turn
+
+
+async def test_calls_in_another_language_skip_it():
+    scorer = TurnScorer(resolve_rubric("en-us"), "en", semantic=_FakeDetector({"threat": 1.0}))
+    assert scorer.semantic is None
+
+
+def test_the_settings_choose_the_detector(tmp_path, caplog):
+    rubric = resolve_rubric("fr-default").rubric
+    assert detector_for(rubric, "fr", Settings(data_dir=tmp_path, semantic="off")) is None
+    with caplog.at_level(logging.WARNING):  # auto: no embedded model in this data dir, rules and lexical only
+        assert detector_for(rubric, "fr", Settings(data_dir=tmp_path, semantic="auto")) is None
+    assert "prepare-model" in caplog.text and "SIMULATOR_SEMANTIC=off" in caplog.text
+    with pytest.raises(SimulatorError, match="not on this machine"):
+        detector_for(rubric, "fr", Settings(data_dir=tmp_path, semantic="on"))
+    assert detector_for(resolve_rubric("en-us").rubric, "en", Settings(data_dir=tmp_path, semantic="on")) is None
+
+
+def test_combined_probabilities_are_the_mean():
+    assert combined_probabilities({"threat": 0.9, "fees": 0.2}, {"threat": 0.3}) == pytest.approx(
+        {"threat": 0.6, "fees": 0.1})
+
+
+def test_train_semantic_needs_out_or_cross_check():
+    result = CliRunner().invoke(app, ["train-semantic", "calibration/fr_turns.csv"])
+    assert result.exit_code == 2 and "--out" in result.output
+    result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--review-at", "0.7",
+                                      "--critical-at", "0.5"])
+    assert result.exit_code == 2 and "--review-at" in result.output
+
+
+# --- on the real embedded model ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_detector():
+    if not (REAL_DATA_DIR / "models" / EMBEDDED_MODEL.filename).is_file():
+        pytest.skip("the embedded model is not assembled (make test runs prepare-model first)")
+    detector = detector_for(resolve_rubric("fr-default").rubric, "fr", Settings(data_dir=REAL_DATA_DIR, semantic="on"))
+    assert detector is not None
+    return detector
+
+
+@pytest.mark.embedded
+def test_the_embedder_gives_the_vectors_the_model_was_trained_on(real_detector):
+    stored = json.loads((PROJECT_ROOT / "tests" / "data" / "semantic_vectors.json").read_text(encoding="utf-8"))
+    for item in stored["turns"]:
+        got = real_detector.embedder.embed([item["text"]])[0]
+        cosine = sum(a * b for a, b in zip(got, item["vector"]))
+        assert cosine > 0.999, item["text"]
+    marker = json.loads(real_detector.embedder.source.with_name(
+        f"{real_detector.embedder.source.stem}.first14.gguf.json").read_text())
+    assert marker["sha256"] == "b24378ba090066e6626bac74127668f0fe45a7f1e55b928aa61c7e5188b55e11"  # same bytes everywhere
+
+
+@pytest.mark.embedded
+async def test_the_real_detector_hears_a_threat_the_words_do_not_name(real_detector):
+    _, _, rules_turn = await _score(None, THREAT)
+    assert "threat" not in {v.category for v in rules_turn.violations} | {v.category for v in rules_turn.review}
+    _, _, turn = await _score(real_detector, THREAT)
+    assert "threat" in {v.category for v in turn.violations} | {v.category for v in turn.review}
+    _, _, polite = await _score(real_detector, POLITE)
+    assert not polite.violations and not polite.review
+    # a turn longer than the embedder's context is read piece by piece (no llama.cpp error); the threat alone
+    # in a piece scores higher than the polite sentences alone (diluted in a long piece, the mean with the lexical
+    # detector may stay under the thresholds: the phrase rules are what read very long turns)
+    long_turn = " ".join([POLITE] * 40) + " " + THREAT
+    assert len(real_detector.embedder.pieces(long_turn)) > 1
+    p_long = real_detector.probabilities(long_turn)["threat"]
+    p_polite = real_detector.probabilities(" ".join([POLITE] * 41))["threat"]
+    assert p_long > p_polite

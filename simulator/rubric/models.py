@@ -295,7 +295,7 @@ class LearnedDetector(StrictModel):
     language: Lang = Field(description="The language the model was trained on; calls in another language skip it.")
     rules: list[LearnedRule] = Field(min_length=1, description="One per category the model may flag.")
     semantic: str | None = Field(
-        None, exclude=True,  # read by the scoring service, not by the rules: left out of the rubric's digest
+        None,  # read by the scoring service, not by the rules: left out of the rubric's digest (scorer.py)
         description="The semantic detector's model file (python -m simulator train-semantic), relative to the "
         "rubrics folder: it reads the meaning of a turn with the embedded model, and the mean of its and this "
         "model's probabilities decides (setting SIMULATOR_SEMANTIC).")

@@ -347,11 +347,12 @@ def _score_model(rubric_file: RubricFile, name: str) -> ScoreModel | None:
 
 
 def rubric_digest(rubric_file: RubricFile) -> str:
-    """SHA-256 of the rubric as frozen with a session (packs inlined, the calibration section left out: the
-    rules a score model was trained on)."""
+    """SHA-256 of the rubric as frozen with a session (packs inlined, the calibration section and the learned
+    detectors' semantic model left out: the rules a score model was trained on)."""
     known = _DIGESTS.get(rubric_file.sha256)
     if known is None:
-        dumped = rubric_file.rubric.model_dump_json(exclude={"extends", "calibration"})
+        dumped = rubric_file.rubric.model_dump_json(
+            exclude={"extends": True, "calibration": True, "compliance": {"__all__": {"learned": {"semantic"}}}})
         known = _DIGESTS[rubric_file.sha256] = hashlib.sha256(dumped.encode("utf-8")).hexdigest()
     return known
 

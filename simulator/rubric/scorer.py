@@ -25,7 +25,7 @@ from . import detectors
 from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
-from .calibrated import ScoreModel, calibrate_scores, load_score_model, numeric_features
+from .calibrated import MAX_STEP, ScoreModel, load_score_model
 from .learned import LearnedModel, load_model, model_path
 from .linear import LinearTable
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
@@ -426,6 +426,7 @@ class Scorer:
         calibration = self.rubric.calibration if (learned if calibrated is None else calibrated) else None
         if calibration is not None and calibration.language == lang:
             self.score_model = _score_model(rubric_file, calibration.model)
+        self.calibration: _Calibration | None = _Calibration(self.score_model) if self.score_model is not None else None
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -834,17 +835,128 @@ def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, vio
     return out
 
 
-def _calibrated(model: ScoreModel, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
-                caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
+class _Calibration:
+    """The rubric's score model (`calibrated.ScoreModel`) as the compiled scorer reads it: what
+    `numeric_features` would put in its dictionary goes straight into the three sums, in the dictionary's order
+    (the same float additions, so the same values to the last bit), without building the dictionary or a
+    string per feature. `calibrated.py` stays the reference (training reads it; the tests compare)."""
+
+    def __init__(self, model: ScoreModel) -> None:
+        self.model = model
+        self.table: LinearTable = model.table
+        dims = tuple(model.dimensions)
+        assert len(dims) == 3  # ScoreModel checks that they are DIMENSIONS, in some order
+        self.dims: tuple[str, str, str] = (dims[0], dims[1], dims[2])
+        # the three weights of each dimension as ScoreModel.predict adds them (its dimensions' order)
+        self.bias: list[float] = [float(b) for b in model.bias]
+        weights: dict[str, tuple[float, ...]] = model._numeric
+        # per dimension (DIMENSIONS' order, as numeric_features writes them): the row of each rule score 1-5
+        # (index 0 unused), then the row of its raw score; `_NONE` where the model lacks the feature
+        self.score_rows: list[list[tuple[float, float, float]]] = []
+        self.has_score: list[list[bool]] = []
+        self.raw_rows: list[tuple[float, float, float]] = []
+        self.has_raw: list[bool] = []
+        for d in DIMENSIONS:
+            rows = [_NONE]
+            has = [False]
+            for level in range(1, 6):
+                row = weights.get(f"{d}={level}")
+                rows.append(_row3(row))
+                has.append(row is not None)
+            self.score_rows.append(rows)
+            self.has_score.append(has)
+            raw = weights.get(f"raw:{d}")
+            self.raw_rows.append(_row3(raw))
+            self.has_raw.append(raw is not None)
+        self.measure_rows: list[tuple[float, float, float]] = []
+        self.has_measure: list[bool] = []
+        for name in _MEASURES:
+            row = weights.get(name)
+            self.measure_rows.append(_row3(row))
+            self.has_measure.append(row is not None)
+        # the flags the model weighs, in `Flags.__slots__` order (the order numeric_features lists them in)
+        self.flag_rows: list[tuple[str, tuple[float, float, float]]] = [
+            (name, _row3(weights[name_key])) for name in Flags.__slots__
+            if (name_key := "flag:" + name) in weights]
+        # a score the rules gave outside 1-5 (never: `_round` clamps) would be a key the dictionary lacks
+        self.levels: int = 5
+
+    def predict(self, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
+                words: int, sentences: int, mean_sentence_words: float, questions: int,
+                readability: float | None, flags: Flags) -> tuple[float, float, float]:
+        """`ScoreModel.predict(folded, debtor_folded, numeric_features(...))`, unrolled."""
+        a = self.bias[0]
+        b = self.bias[1]
+        c = self.bias[2]
+        for k in range(3):
+            d = DIMENSIONS[k]
+            level = scores[d]
+            if 1 <= level <= self.levels and self.has_score[k][level]:
+                row = self.score_rows[k][level]
+                a += row[0] * 1.0
+                b += row[1] * 1.0
+                c += row[2] * 1.0
+            if self.has_raw[k]:
+                value: float = raw[d] / 5
+                row = self.raw_rows[k]
+                a += row[0] * value
+                b += row[1] * value
+                c += row[2] * value
+        measures: list[float] = [
+            math.log1p(words) / 5,
+            min(sentences, 10) / 10,
+            min(mean_sentence_words, 40.0) / 40,
+            min(questions, 4) / 4,
+            (50.0 if readability is None else readability) / 100,
+        ]
+        for k in range(len(measures)):
+            if self.has_measure[k]:
+                value = measures[k]
+                row = self.measure_rows[k]
+                a += row[0] * value
+                b += row[1] * value
+                c += row[2] * value
+        for name, row in self.flag_rows:
+            if getattr(flags, name):
+                a += row[0] * 1.0
+                b += row[1] * 1.0
+                c += row[2] * 1.0
+        words_part = self.table.decisions(folded, debtor_folded)
+        a += words_part[0]
+        b += words_part[1]
+        c += words_part[2]
+        return a, b, c
+
+
+_NONE: Final = (0.0, 0.0, 0.0)
+# numeric_features' measures after the dimensions' scores, in its order
+_MEASURES: Final = ("words", "sentences", "sentence_words", "questions", "readability")
+
+
+def _row3(row: Any) -> tuple[float, float, float]:
+    if row is None:
+        return _NONE
+    return (float(row[0]), float(row[1]), float(row[2]))
+
+
+def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scores: dict[str, int],
+                raw: dict[str, float], caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
                 readability: float | None, notes: list[str], in_context: set[str]) -> dict[str, int]:
     """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps, at most
-    one level from them and never below them where the rules credited the context; a note per moved dimension."""
-    capped: dict[str, int] = {}
+    one level from them and never below them where the rules credited the context; a note per moved dimension
+    (`calibrated.calibrate_scores` on `numeric_features`, computed without them: `_Calibration`)."""
+    capped: dict[str, Any] = {}
     for cap in caps:
         capped[cap.dimension] = min(capped.get(cap.dimension, 5), cap.cap)
-    numeric = numeric_features(scores, raw, n_words, sents, asl, n_q, readability,
-                               [name for name in Flags.__slots__ if getattr(flags, name)])
-    out = calibrate_scores(model, folded, debtor_folded, numeric, capped, scores, in_context)
+    values = calibration.predict(folded, debtor_folded, scores, raw, n_words, sents, asl, n_q, readability, flags)
+    out: dict[str, Any] = {}
+    for k in range(3):
+        d = calibration.dims[k]
+        score = max(1, min(5, int(math.floor(values[k] + 0.5))))
+        rule = scores[d]
+        low = rule if d in in_context else rule - MAX_STEP
+        score = max(low, min(rule + MAX_STEP, score))
+        out[d] = min(score, capped.get(d, 5))
     for d in DIMENSIONS:
         if out[d] != scores[d]:
             notes.append(f"{d} {scores[d]} → {out[d]}: calibrated on human labels (learned model; rules gave {scores[d]})")
@@ -1084,9 +1196,9 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     scores = {d: _round(raw[d]) for d in DIMENSIONS}
     raw_out = {d: _round2(raw[d]) for d in DIMENSIONS}
     rules_scores: dict[str, int] | None = None
-    if scorer.score_model is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
+    if scorer.calibration is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
         rules_scores = scores
-        scores = _calibrated(scorer.score_model, folded, session.debtor_folded, scores, raw_out, caps, flags,
+        scores = _calibrated(scorer.calibration, folded, session.debtor_folded, scores, raw_out, caps, flags,
                              n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes,
                              in_context)
 

@@ -25,7 +25,7 @@ from . import detectors
 from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
-from .calibrated import MAX_STEP, ScoreModel, load_score_model
+from .calibrated import MAX_STEP, ScoreModel, joint_table, load_score_model
 from .learned import LearnedModel, load_model, model_path
 from .linear import LinearTable
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
@@ -427,6 +427,13 @@ class Scorer:
         if calibration is not None and calibration.language == lang:
             self.score_model = _score_model(rubric_file, calibration.model)
         self.calibration: _Calibration | None = _Calibration(self.score_model) if self.score_model is not None else None
+        # the detector and the score model read the same word features: one table finds them once a turn for
+        # both (`calibrated.joint_table`; each model's values are the same as from its own table)
+        self.joint: LinearTable | None = None
+        if self.learned_model is not None and self.score_model is not None:
+            self.joint = joint_table(self.learned_model, self.score_model)
+            if self.joint is not None:
+                self.learned_table = self.joint  # its first model is the detector (evidence too)
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -811,13 +818,16 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     return found
 
 
-def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation]) -> list[Violation]:
+def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation],
+            decisions: list[float] | None = None) -> list[Violation]:
     """What the learned detector hears in categories no rule flagged in this turn, with the sentence weighing
-    most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md)."""
+    most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md). `decisions`: its
+    values for the turn, when the caller has them (`Scorer.joint`)."""
     table = scorer.learned_table
     if table is None:
         return []
-    decisions = table.decisions(folded, session.debtor_folded)
+    if decisions is None:
+        decisions = table.decisions(folded, session.debtor_folded)
     heard = [learned for learned in scorer.learned if decisions[learned.index] >= learned.cut]
     if not heard:
         return []
@@ -883,8 +893,9 @@ class _Calibration:
 
     def predict(self, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
                 words: int, sentences: int, mean_sentence_words: float, questions: int,
-                readability: float | None, flags: Flags) -> tuple[float, float, float]:
-        """`ScoreModel.predict(folded, debtor_folded, numeric_features(...))`, unrolled."""
+                readability: float | None, flags: Flags, words_part: list[float] | None = None) -> tuple[float, float, float]:
+        """`ScoreModel.predict(folded, debtor_folded, numeric_features(...))`, unrolled (`words_part`: the word
+        features' values, when the caller has them: `Scorer.joint`)."""
         a = self.bias[0]
         b = self.bias[1]
         c = self.bias[2]
@@ -921,7 +932,8 @@ class _Calibration:
                 a += row[0] * 1.0
                 b += row[1] * 1.0
                 c += row[2] * 1.0
-        words_part = self.table.decisions(folded, debtor_folded)
+        if words_part is None:
+            words_part = self.table.decisions(folded, debtor_folded)
         a += words_part[0]
         b += words_part[1]
         c += words_part[2]
@@ -941,14 +953,16 @@ def _row3(row: Any) -> tuple[float, float, float]:
 
 def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scores: dict[str, int],
                 raw: dict[str, float], caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
-                readability: float | None, notes: list[str], in_context: set[str]) -> dict[str, int]:
+                readability: float | None, notes: list[str], in_context: set[str],
+                words_part: list[float] | None = None) -> dict[str, int]:
     """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps, at most
     one level from them and never below them where the rules credited the context; a note per moved dimension
     (`calibrated.calibrate_scores` on `numeric_features`, computed without them: `_Calibration`)."""
     capped: dict[str, Any] = {}
     for cap in caps:
         capped[cap.dimension] = min(capped.get(cap.dimension, 5), cap.cap)
-    values = calibration.predict(folded, debtor_folded, scores, raw, n_words, sents, asl, n_q, readability, flags)
+    values = calibration.predict(folded, debtor_folded, scores, raw, n_words, sents, asl, n_q, readability, flags,
+                                 words_part)
     out: dict[str, Any] = {}
     for k in range(3):
         d = calibration.dims[k]
@@ -1179,7 +1193,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
-    review = _review(scorer, session, text, folded, violations) if scorer.learned_table is not None else []
+    # the word features' values of the learned detector and the score model, found once for both
+    word_values = scorer.joint.decisions_all(folded, session.debtor_folded) if scorer.joint is not None else None
+    review = (_review(scorer, session, text, folded, violations, word_values[0] if word_values is not None else None)
+              if scorer.learned_table is not None else [])
     if violations:
         flags.violation = True
         violation_caps = scorer.violation_caps
@@ -1200,7 +1217,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         rules_scores = scores
         scores = _calibrated(scorer.calibration, folded, session.debtor_folded, scores, raw_out, caps, flags,
                              n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes,
-                             in_context)
+                             in_context, word_values[1] if word_values is not None else None)
 
     # stage
     stages = []

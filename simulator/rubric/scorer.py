@@ -28,6 +28,8 @@ from .models import DIMENSIONS, Rubric
 from .calibrated import MAX_STEP, ScoreModel, joint_table, load_score_model
 from .learned import LearnedModel, load_model, model_path
 from .linear import LinearTable
+from librt.vecs import vec
+from mypy_extensions import i64
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
@@ -849,7 +851,12 @@ class _Calibration:
     """The rubric's score model (`calibrated.ScoreModel`) as the compiled scorer reads it: what
     `numeric_features` would put in its dictionary goes straight into the three sums, in the dictionary's order
     (the same float additions, so the same values to the last bit), without building the dictionary or a
-    string per feature. `calibrated.py` stays the reference (training reads it; the tests compare)."""
+    string per feature. `calibrated.py` stays the reference (training reads it; the tests compare).
+
+    The weights are one packed array of floats (C doubles when compiled: a few cache lines, not some forty
+    boxed numbers), three per feature slot: the rule score 1-5 of each dimension (slots 0-14, in DIMENSIONS'
+    order, as numeric_features writes them), the raw score of each (15-17), the measures (18-22, `_MEASURES`),
+    then the flags the model weighs, in `Flags.__slots__` order; `present` says which slots the model has."""
 
     def __init__(self, model: ScoreModel) -> None:
         self.model = model
@@ -857,62 +864,49 @@ class _Calibration:
         dims = tuple(model.dimensions)
         assert len(dims) == 3  # ScoreModel checks that they are DIMENSIONS, in some order
         self.dims: tuple[str, str, str] = (dims[0], dims[1], dims[2])
-        # the three weights of each dimension as ScoreModel.predict adds them (its dimensions' order)
+        self.order: tuple[str, str, str] = (DIMENSIONS[0], DIMENSIONS[1], DIMENSIONS[2])
+        # the three weights of each feature as ScoreModel.predict adds them (its dimensions' order)
         self.bias: list[float] = [float(b) for b in model.bias]
         weights: dict[str, tuple[float, ...]] = model._numeric
-        # per dimension (DIMENSIONS' order, as numeric_features writes them): the row of each rule score 1-5
-        # (index 0 unused), then the row of its raw score; `_NONE` where the model lacks the feature
-        self.score_rows: list[list[tuple[float, float, float]]] = []
-        self.has_score: list[list[bool]] = []
-        self.raw_rows: list[tuple[float, float, float]] = []
-        self.has_raw: list[bool] = []
-        for d in DIMENSIONS:
-            rows = [_NONE]
-            has = [False]
-            for level in range(1, 6):
-                row = weights.get(f"{d}={level}")
-                rows.append(_row3(row))
-                has.append(row is not None)
-            self.score_rows.append(rows)
-            self.has_score.append(has)
-            raw = weights.get(f"raw:{d}")
-            self.raw_rows.append(_row3(raw))
-            self.has_raw.append(raw is not None)
-        self.measure_rows: list[tuple[float, float, float]] = []
-        self.has_measure: list[bool] = []
-        for name in _MEASURES:
-            row = weights.get(name)
-            self.measure_rows.append(_row3(row))
-            self.has_measure.append(row is not None)
+        names = [f"{d}={level}" for d in DIMENSIONS for level in range(1, 6)]
+        names += [f"raw:{d}" for d in DIMENSIONS] + list(_MEASURES)
         # the flags the model weighs, in `Flags.__slots__` order (the order numeric_features lists them in)
-        self.flag_rows: list[tuple[str, tuple[float, float, float]]] = [
-            (name, _row3(weights[name_key])) for name in Flags.__slots__
-            if (name_key := "flag:" + name) in weights]
-        # a score the rules gave outside 1-5 (never: `_round` clamps) would be a key the dictionary lacks
-        self.levels: int = 5
+        self.flags: list[str] = [name for name in Flags.__slots__ if "flag:" + name in weights]
+        names += ["flag:" + name for name in self.flags]
+        packed: list[float] = []
+        present: list[int] = []
+        for name in names:
+            row = _row3(weights.get(name))
+            packed += row
+            present.append(1 if name in weights else 0)
+        self.weights = vec[float](packed)
+        self.present = vec[i64](present)
 
     def predict(self, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
                 words: int, sentences: int, mean_sentence_words: float, questions: int,
                 readability: float | None, flags: Flags, words_part: list[float] | None = None) -> tuple[float, float, float]:
         """`ScoreModel.predict(folded, debtor_folded, numeric_features(...))`, unrolled (`words_part`: the word
         features' values, when the caller has them: `Scorer.joint`)."""
+        w = self.weights
+        present = self.present
         a = self.bias[0]
         b = self.bias[1]
         c = self.bias[2]
         for k in range(3):
-            d = DIMENSIONS[k]
+            d = self.order[k]
             level = scores[d]
-            if 1 <= level <= self.levels and self.has_score[k][level]:
-                row = self.score_rows[k][level]
-                a += row[0] * 1.0
-                b += row[1] * 1.0
-                c += row[2] * 1.0
-            if self.has_raw[k]:
+            if 1 <= level <= 5:
+                slot: i64 = k * 5 + level - 1
+                if present[slot]:
+                    a += w[3 * slot] * 1.0
+                    b += w[3 * slot + 1] * 1.0
+                    c += w[3 * slot + 2] * 1.0
+            slot = 15 + k
+            if present[slot]:
                 value: float = raw[d] / 5
-                row = self.raw_rows[k]
-                a += row[0] * value
-                b += row[1] * value
-                c += row[2] * value
+                a += w[3 * slot] * value
+                b += w[3 * slot + 1] * value
+                c += w[3 * slot + 2] * value
         measures: list[float] = [
             math.log1p(words) / 5,
             min(sentences, 10) / 10,
@@ -920,18 +914,20 @@ class _Calibration:
             min(questions, 4) / 4,
             (50.0 if readability is None else readability) / 100,
         ]
-        for k in range(len(measures)):
-            if self.has_measure[k]:
+        for k in range(5):
+            slot = 18 + k
+            if present[slot]:
                 value = measures[k]
-                row = self.measure_rows[k]
-                a += row[0] * value
-                b += row[1] * value
-                c += row[2] * value
-        for name, row in self.flag_rows:
+                a += w[3 * slot] * value
+                b += w[3 * slot + 1] * value
+                c += w[3 * slot + 2] * value
+        slot = 23
+        for name in self.flags:
             if getattr(flags, name):
-                a += row[0] * 1.0
-                b += row[1] * 1.0
-                c += row[2] * 1.0
+                a += w[3 * slot] * 1.0
+                b += w[3 * slot + 1] * 1.0
+                c += w[3 * slot + 2] * 1.0
+            slot += 1
         if words_part is None:
             words_part = self.table.decisions(folded, debtor_folded)
         a += words_part[0]
@@ -940,15 +936,14 @@ class _Calibration:
         return a, b, c
 
 
-_NONE: Final = (0.0, 0.0, 0.0)
 # numeric_features' measures after the dimensions' scores, in its order
 _MEASURES: Final = ("words", "sentences", "sentence_words", "questions", "readability")
 
 
-def _row3(row: Any) -> tuple[float, float, float]:
+def _row3(row: Any) -> list[float]:
     if row is None:
-        return _NONE
-    return (float(row[0]), float(row[1]), float(row[2]))
+        return [0.0, 0.0, 0.0]
+    return [float(row[0]), float(row[1]), float(row[2])]
 
 
 def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scores: dict[str, int],

@@ -21,13 +21,16 @@ train (`python -m simulator train-scores`), never to score.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .learned import SCALE, FeatureSpec, features, read_model, write_model
+from .learned import SCALE, FeatureSpec, LearnedModel, features, read_model, write_model
 from .linear import LinearTable
 from .models import DIMENSIONS
 
@@ -89,9 +92,7 @@ class ScoreModel:
             name: tuple(float(w) for w in row) for name, row in data["numeric"].items()}
         # the word features as the learned detector's packed tables (linear.py, compiled with the scorer): idf and
         # weights in whole millionths, the TF-IDF part of each dimension summed exactly
-        vocabulary = {feature: [round(float(row[0]) * SCALE)] + [round(float(w) * SCALE) for w in row[1:1 + n]]
-                      for feature, row in data["vocabulary"].items()}
-        self.table = LinearTable(vocabulary, [0.0] * n, self.spec.stem, self.spec.window, self.spec.debtor, SCALE)
+        self.table = LinearTable(_scaled(data, n), [0.0] * n, self.spec.stem, self.spec.window, self.spec.debtor, SCALE)
         if any(len(row) != n for row in self._numeric.values()):
             raise SimulatorError(f"{source}: a numeric feature has not {n} weights")
 
@@ -112,6 +113,47 @@ class ScoreModel:
         d0, d1, d2 = self.dimensions
         return {d0: a, d1: b, d2: c}
 
+
+def _scaled(data: dict, n: int) -> dict[str, list[int]]:
+    """The file's word features as the learned detector's tables read them: idf and weights in whole millionths."""
+    return {feature: [round(float(row[0]) * SCALE)] + [round(float(w) * SCALE) for w in row[1:1 + n]]
+            for feature, row in data["vocabulary"].items()}
+
+
+_JOINT: dict[tuple[str, str, str, str], LinearTable | None] = {}
+
+
+def joint_table(learned: LearnedModel, model: ScoreModel) -> LinearTable | None:
+    """One table for the word features of the learned violation detector and of the score model, when both read
+    the same features (stems, pairs, debtor's line): a turn's features are then found once for both
+    (`LinearTable.decisions_all`: the detector's values, then the score model's — each the same, to the last bit,
+    as its own table gives). Built from the two model files (read again: the models do not keep their
+    vocabularies), once per process; None when the features differ or a file changed since it was loaded (then
+    each model scores with its own table)."""
+    if learned.spec != model.spec or learned.table.scale != model.table.scale:
+        return None
+    key = (learned.source, learned.sha256, model.source, model.sha256)
+    with _JOINT_LOCK:
+        if key in _JOINT:
+            return _JOINT[key]
+    table = None
+    try:
+        raw_learned, raw_model = Path(learned.source).read_bytes(), Path(model.source).read_bytes()
+    except OSError:
+        raw_learned = raw_model = b""
+    if (raw_learned and hashlib.sha256(raw_learned).hexdigest() == learned.sha256
+            and hashlib.sha256(raw_model).hexdigest() == model.sha256):
+        first, second = json.loads(raw_learned), json.loads(raw_model)
+        n = len(model.dimensions)
+        spec = learned.spec
+        table = LinearTable(first["vocabulary"], list(learned.bias), spec.stem, spec.window, spec.debtor, SCALE,
+                            others=[(_scaled(second, n), [0.0] * n)])
+    with _JOINT_LOCK:
+        _JOINT[key] = table
+    return table
+
+
+_JOINT_LOCK = threading.Lock()
 
 MAX_STEP = 1  # the calibration moves a rule score by at most this many levels
 

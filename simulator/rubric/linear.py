@@ -22,6 +22,11 @@ Two routes to the same rows:
 - **plain** (plain Python, where a loop over characters is slow; or longer stems): the feature strings, as
   training builds them, looked up in a dictionary; the rows as tuples.
 
+Several models over the same features (the learned detector and the rubric's score model: same stems, window
+and debtor's line) can share one table (`others`): a row then holds each model's idf and weights side by side
+(zeros where a model lacks the feature), a turn's features are found once, and each model's sums are taken over
+its own columns (`decisions_all`) — the same whole numbers as its own table's, so the same values.
+
 `tests/test_rubric_learned.py` checks both routes, compiled and not, against the feature strings training
 builds (`learned.agent_features`) and a float computation, and the values against scikit-learn. Compiled
 with mypyc with the scorer's other hot modules (`native.HOT`).
@@ -124,40 +129,66 @@ def _spread(key: i64) -> i64:
 
 
 class LinearTable:
-    """One model's vocabulary as tables, ready to score folded turns (the packed or the plain route)."""
+    """One model's vocabulary as tables, ready to score folded turns (the packed or the plain route); or several
+    models over the same features (`others`): a turn's features are then found once for all of them."""
 
     def __init__(self, vocabulary: dict[str, list[Any]], bias: list[float], stem: int, window: int,
-                 debtor: bool, scale: int, packed: bool | None = None) -> None:
+                 debtor: bool, scale: int, packed: bool | None = None,
+                 others: list[tuple[dict[str, list[Any]], list[float]]] | None = None) -> None:
         """`vocabulary`: feature → [idf, weight of each category], each a whole number of 1/`scale` (the model
-        file's rows, in its order). `packed`: which route (None: the packed one when compiled; tests pick)."""
+        file's rows, in its order). `packed`: which route (None: the packed one when compiled; tests pick).
+        `others`: more models (vocabulary, bias) of the same features (stems, window, debtor's line, scale):
+        one row per feature of any of them, the first model's features first, in its order (so its rows keep
+        their numbers); a model lacking a feature has zeros there, which add nothing to its sums."""
+        models = [(vocabulary, bias)] + list(others or [])
         self.bias: list[float] = [float(b) for b in bias]
+        self.biases: list[list[float]] = [[float(b) for b in m_bias] for _v, m_bias in models]
         self.scale: float = float(scale)
-        self.width: i64 = 1 + len(self.bias)  # a row: idf², then one value per category
+        # a row: for each model, its idf (of the first column `starts[g]`), then its weights (`counts[g]`)
+        starts: list[int] = []
+        counts: list[int] = []
+        width = 0
+        for _v, m_bias in models:
+            starts.append(width)
+            counts.append(len(m_bias))
+            width += 1 + len(m_bias)
+        self.starts: list[int] = starts
+        self.counts: list[int] = counts
+        self.width: i64 = width
         self.stem: i64 = stem
         self.window: i64 = window
         self.debtor: bool = debtor
         self.packed: bool = (COMPILED if packed is None else packed) and stem <= _MAX_CODED
         self.pattern: re.Pattern[str] = stem_pattern(stem)
+        features: dict[str, None] = dict.fromkeys(vocabulary)
+        for m_vocabulary, _b in models[1:]:
+            features.update(dict.fromkeys(m_vocabulary))
         ids: dict[str, int] = {}  # every stem the vocabulary names (alone or in a pair): a number
         uni: dict[int, int] = {}  # stem number → row of the stem alone
         pairs: dict[tuple[int, int], int] = {}
         said: dict[str, int] = {}  # the debtor's stem → row
-        data: list[int] = []  # per row: idf², then idf × each weight (in 1/scale², exact)
-        raw: list[int] = []  # per row: idf, then each weight (in 1/scale)
-        for row, (feature, values) in enumerate(vocabulary.items()):
-            if len(values) != self.width or not all(type(v) is int for v in values):
-                raise ValueError(f"feature {feature!r}: expected {self.width} whole numbers, got {values!r}")
-            idf: int = values[0]
-            if not 0 < idf < _LIMIT:
-                raise ValueError(f"feature {feature!r}: idf {idf} out of range")
-            data.append(idf * idf)
-            raw.append(idf)
-            for value in values[1:]:
-                w: int = value
-                if not -_LIMIT < w < _LIMIT:
-                    raise ValueError(f"feature {feature!r}: weight {w} out of range")
-                data.append(idf * w)
-                raw.append(w)
+        data: list[int] = []  # per row and model: idf², then idf × each weight (in 1/scale², exact)
+        raw: list[int] = []  # per row and model: idf, then each weight (in 1/scale)
+        for row, feature in enumerate(features):
+            for m_vocabulary, m_bias in models:
+                values = m_vocabulary.get(feature)
+                if values is None:  # (another model's feature: nothing in this one's sums, nor in its norm)
+                    data.extend([0] * (1 + len(m_bias)))
+                    raw.extend([0] * (1 + len(m_bias)))
+                    continue
+                if len(values) != 1 + len(m_bias) or not all(type(v) is int for v in values):
+                    raise ValueError(f"feature {feature!r}: expected {1 + len(m_bias)} whole numbers, got {values!r}")
+                idf: int = values[0]
+                if not 0 < idf < _LIMIT:
+                    raise ValueError(f"feature {feature!r}: idf {idf} out of range")
+                data.append(idf * idf)
+                raw.append(idf)
+                for value in values[1:]:
+                    w: int = value
+                    if not -_LIMIT < w < _LIMIT:
+                        raise ValueError(f"feature {feature!r}: weight {w} out of range")
+                    data.append(idf * w)
+                    raw.append(w)
             if feature.startswith("d:"):
                 said[feature[2:]] = row
             elif "_" in feature:
@@ -165,14 +196,15 @@ class LinearTable:
                 pairs[(ids.setdefault(a, len(ids)), ids.setdefault(b, len(ids)))] = row
             else:
                 uni[ids.setdefault(feature, len(ids))] = row
+        n_rows = len(features)
         # the plain route: the feature strings (as training builds them) and one tuple per row
         plain = not self.packed
-        self.index: dict[str, int] = {f: row for row, f in enumerate(vocabulary)} if plain else {}
+        self.index: dict[str, int] = {f: row for row, f in enumerate(features)} if plain else {}
         # a row as one Python integer: its values side by side, each shifted into its own `_FIELD`-bit field
         # (plus `_OFFSET`: never negative), so that one `sum` adds every column of many rows exactly
         self.stacked: list[int] = [
-            sum((v + _OFFSET) << (_FIELD * c) for c, v in enumerate(data[r * self.width:(r + 1) * self.width]))
-            for r in range(len(vocabulary))] if plain else []
+            sum((v + _OFFSET) << (_FIELD * c) for c, v in enumerate(data[r * width:(r + 1) * width]))
+            for r in range(n_rows)] if plain else []
         # the packed route (a stem no folded text can give, e.g. longer than `stem` letters, is left out)
         # a stem → (its number, the row of the stem alone, where its pairs start in `partners`, how many);
         # a stem's pairs (a, b) are its partners b with their rows, by b: a small block read in a few lines
@@ -267,50 +299,72 @@ class LinearTable:
 
     # --- the decision values --------------------------------------------------------------------------------
     def decisions(self, folded: str, debtor_folded: str = "") -> list[float]:
-        """The decision value of each category (before the sigmoid)."""
+        """The decision value of each category (before the sigmoid) of the first model."""
         if self.packed:
-            return self._packed_values(self._packed_rows(folded, debtor_folded, 0, len(folded)))
-        return self._plain_values(self._plain_rows(folded, debtor_folded, 0, len(folded)))
+            return self._packed_values(self._packed_rows(folded, debtor_folded, 0, len(folded)), 0)
+        return self._plain_values(self._plain_rows(folded, debtor_folded, 0, len(folded)), 0)
 
-    def values(self, rows: list[int]) -> list[float]:
+    def decisions_all(self, folded: str, debtor_folded: str = "") -> list[list[float]]:
+        """The decision values of every model of the table (the first, then `others`), the turn's features
+        found once."""
+        out: list[list[float]] = []
+        if self.packed:
+            packed_rows = self._packed_rows(folded, debtor_folded, 0, len(folded))
+            for g in range(len(self.starts)):
+                out.append(self._packed_values(packed_rows, g))
+        else:
+            plain_rows = self._plain_rows(folded, debtor_folded, 0, len(folded))
+            for g in range(len(self.starts)):
+                out.append(self._plain_values(plain_rows, g))
+        return out
+
+    def values(self, rows: list[int], model: int = 0) -> list[float]:
         """The decision values of a set of feature rows (ascending, each once: as `rows` gives them)."""
         if self.packed:
-            return self._packed_values(vec[i64](rows))
-        return self._plain_values(rows)
+            return self._packed_values(vec[i64](rows), model)
+        return self._plain_values(rows, model)
 
     # (both routes: exact sums of whole numbers, then the same float operations: the same values to the last bit)
-    def _packed_values(self, rows: vec[i64]) -> list[float]:
+    def _packed_values(self, rows: vec[i64], model: int) -> list[float]:
+        bias = self.biases[model]
         if len(rows) == 0:
-            return list(self.bias)
+            return list(bias)
         data = self.data
         width = self.width
+        start: i64 = self.starts[model]
         norm = 0
         for r in rows:
-            idf = i64(data[r * width])
+            idf = i64(data[r * width + start])
             norm += idf * idf
+        if norm == 0:  # none of the model's features (only another model's)
+            return list(bias)
         scale = self.scale * math.sqrt(float(norm))
         out: list[float] = []
-        bias = self.bias
-        for c in range(1, width):
+        for c in range(1, 1 + self.counts[model]):
             total = 0
             for r in rows:
-                base = r * width
+                base = r * width + start
                 total += i64(data[base]) * i64(data[base + c])
             out.append(bias[c - 1] + float(total) / scale)
         return out
 
-    def _plain_values(self, rows: list[int]) -> list[float]:
+    def _plain_values(self, rows: list[int], model: int) -> list[float]:
+        bias = self.biases[model]
         if not rows:
-            return list(self.bias)
+            return list(bias)
         total = sum(map(self.stacked.__getitem__, rows))  # every column at once (see `stacked`)
         offset = len(rows) * _OFFSET
-        sums = [((total >> (_FIELD * c)) & _MASK) - offset for c in range(len(self.bias) + 1)]  # (int, not i64)
+        start = self.starts[model]
+        sums = [((total >> (_FIELD * c)) & _MASK) - offset
+                for c in range(start, start + 1 + self.counts[model])]  # (int, not i64)
+        if sums[0] == 0:  # none of the model's features (only another model's)
+            return list(bias)
         scale = self.scale * math.sqrt(float(sums[0]))
-        return [b + float(column) / scale for b, column in zip(self.bias, sums[1:])]
+        return [b + float(column) / scale for b, column in zip(bias, sums[1:])]
 
     def evidence(self, folded: str, indices: list[int]) -> list[tuple[int, int]]:
-        """For each category of `indices`: the span of the sentence of the turn that weighs most for it (the
-        first of equals; the whole turn when no sentence has two characters)."""
+        """For each category of `indices` (of the first model): the span of the sentence of the turn that weighs
+        most for it (the first of equals; the whole turn when no sentence has two characters)."""
         best: list[float] = [0.0] * len(indices)
         spans: list[tuple[int, int]] = [(0, len(folded))] * len(indices)
         first = True
@@ -323,9 +377,9 @@ class LinearTable:
             if e - s < 2:
                 continue
             if self.packed:
-                values = self._packed_values(self._packed_rows(folded, "", s, e))
+                values = self._packed_values(self._packed_rows(folded, "", s, e), 0)
             else:
-                values = self._plain_values(self._plain_rows(folded, "", s, e))
+                values = self._plain_values(self._plain_rows(folded, "", s, e), 0)
             for k, index in enumerate(indices):
                 value = values[index]
                 if first or value > best[k]:

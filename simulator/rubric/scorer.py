@@ -25,9 +25,11 @@ from . import detectors
 from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
-from .calibrated import ScoreModel, calibrate_scores, load_score_model, numeric_features
+from .calibrated import MAX_STEP, ScoreModel, joint_table, load_score_model
 from .learned import LearnedModel, load_model, model_path
 from .linear import LinearTable
+from librt.vecs import vec
+from mypy_extensions import i64
 from .gate import (Gate, LiteralIndex, Probe, bounded, char_gate, has_literal, literal_gate, searcher,
                    substrings_pass)
 from .results import Cap, Evidence, Flags, Metrics, TurnScore, Violation, score_from
@@ -427,6 +429,14 @@ class Scorer:
         calibration = self.rubric.calibration if (learned if calibrated is None else calibrated) else None
         if calibration is not None and calibration.language == lang:
             self.score_model = _score_model(rubric_file, calibration.model)
+        self.calibration: _Calibration | None = _Calibration(self.score_model) if self.score_model is not None else None
+        # the detector and the score model read the same word features: one table finds them once a turn for
+        # both (`calibrated.joint_table`; each model's values are the same as from its own table)
+        self.joint: LinearTable | None = None
+        if self.learned_model is not None and self.score_model is not None:
+            self.joint = joint_table(self.learned_model, self.score_model)
+            if self.joint is not None:
+                self.learned_table = self.joint  # its first model is the detector (evidence too)
         self.stages = [_Stage(s, _compile(tuple(s.patterns.get(lang, [])))) for s in self.rubric.stages]
         self.stage_order = {s.id: i for i, s in enumerate(self.rubric.stages)}
         self._stage_plan = [(st.spec.id, st.spec.detector, st.spec.requires_detector, st.regex,
@@ -811,13 +821,16 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
     return found
 
 
-def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation]) -> list[Violation]:
+def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, violations: list[Violation],
+            decisions: list[float] | None = None) -> list[Violation]:
     """What the learned detector hears in categories no rule flagged in this turn, with the sentence weighing
-    most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md)."""
+    most for each as evidence: flags for a reviewer, not critical errors (docs/rubrics.md). `decisions`: its
+    values for the turn, when the caller has them (`Scorer.joint`)."""
     table = scorer.learned_table
     if table is None:
         return []
-    decisions = table.decisions(folded, session.debtor_folded)
+    if decisions is None:
+        decisions = table.decisions(folded, session.debtor_folded)
     heard = [learned for learned in scorer.learned if decisions[learned.index] >= learned.cut]
     if not heard:
         return []
@@ -835,17 +848,125 @@ def _review(scorer: Scorer, session: ScoringSession, text: str, folded: str, vio
     return out
 
 
-def _calibrated(model: ScoreModel, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
-                caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
-                readability: float | None, notes: list[str], in_context: set[str]) -> dict[str, int]:
+class _Calibration:
+    """The rubric's score model (`calibrated.ScoreModel`) as the compiled scorer reads it: what
+    `numeric_features` would put in its dictionary goes straight into the three sums, in the dictionary's order
+    (the same float additions, so the same values to the last bit), without building the dictionary or a
+    string per feature. `calibrated.py` stays the reference (training reads it; the tests compare).
+
+    The weights are one packed array of floats (C doubles when compiled: a few cache lines, not some forty
+    boxed numbers), three per feature slot: the rule score 1-5 of each dimension (slots 0-14, in DIMENSIONS'
+    order, as numeric_features writes them), the raw score of each (15-17), the measures (18-22, `_MEASURES`),
+    then the flags the model weighs, in `Flags.__slots__` order; `present` says which slots the model has."""
+
+    def __init__(self, model: ScoreModel) -> None:
+        self.model = model
+        self.table: LinearTable = model.table
+        dims = tuple(model.dimensions)
+        assert len(dims) == 3  # ScoreModel checks that they are DIMENSIONS, in some order
+        self.dims: tuple[str, str, str] = (dims[0], dims[1], dims[2])
+        self.order: tuple[str, str, str] = (DIMENSIONS[0], DIMENSIONS[1], DIMENSIONS[2])
+        # the three weights of each feature as ScoreModel.predict adds them (its dimensions' order)
+        self.bias: list[float] = [float(b) for b in model.bias]
+        weights: dict[str, tuple[float, ...]] = model._numeric
+        names = [f"{d}={level}" for d in DIMENSIONS for level in range(1, 6)]
+        names += [f"raw:{d}" for d in DIMENSIONS] + list(_MEASURES)
+        # the flags the model weighs, in `Flags.__slots__` order (the order numeric_features lists them in)
+        self.flags: list[str] = [name for name in Flags.__slots__ if "flag:" + name in weights]
+        names += ["flag:" + name for name in self.flags]
+        packed: list[float] = []
+        present: list[int] = []
+        for name in names:
+            row = _row3(weights.get(name))
+            packed += row
+            present.append(1 if name in weights else 0)
+        self.weights = vec[float](packed)
+        self.present = vec[i64](present)
+
+    def predict(self, folded: str, debtor_folded: str, scores: dict[str, int], raw: dict[str, float],
+                words: int, sentences: int, mean_sentence_words: float, questions: int,
+                readability: float | None, flags: Flags, words_part: list[float] | None = None) -> tuple[float, float, float]:
+        """`ScoreModel.predict(folded, debtor_folded, numeric_features(...))`, unrolled (`words_part`: the word
+        features' values, when the caller has them: `Scorer.joint`)."""
+        w = self.weights
+        present = self.present
+        a = self.bias[0]
+        b = self.bias[1]
+        c = self.bias[2]
+        for k in range(3):
+            d = self.order[k]
+            level = scores[d]
+            if 1 <= level <= 5:
+                slot: i64 = k * 5 + level - 1
+                if present[slot]:
+                    a += w[3 * slot] * 1.0
+                    b += w[3 * slot + 1] * 1.0
+                    c += w[3 * slot + 2] * 1.0
+            slot = 15 + k
+            if present[slot]:
+                value: float = raw[d] / 5
+                a += w[3 * slot] * value
+                b += w[3 * slot + 1] * value
+                c += w[3 * slot + 2] * value
+        measures: list[float] = [
+            math.log1p(words) / 5,
+            min(sentences, 10) / 10,
+            min(mean_sentence_words, 40.0) / 40,
+            min(questions, 4) / 4,
+            (50.0 if readability is None else readability) / 100,
+        ]
+        for k in range(5):
+            slot = 18 + k
+            if present[slot]:
+                value = measures[k]
+                a += w[3 * slot] * value
+                b += w[3 * slot + 1] * value
+                c += w[3 * slot + 2] * value
+        slot = 23
+        for name in self.flags:
+            if getattr(flags, name):
+                a += w[3 * slot] * 1.0
+                b += w[3 * slot + 1] * 1.0
+                c += w[3 * slot + 2] * 1.0
+            slot += 1
+        if words_part is None:
+            words_part = self.table.decisions(folded, debtor_folded)
+        a += words_part[0]
+        b += words_part[1]
+        c += words_part[2]
+        return a, b, c
+
+
+# numeric_features' measures after the dimensions' scores, in its order
+_MEASURES: Final = ("words", "sentences", "sentence_words", "questions", "readability")
+
+
+def _row3(row: Any) -> list[float]:
+    if row is None:
+        return [0.0, 0.0, 0.0]
+    return [float(row[0]), float(row[1]), float(row[2])]
+
+
+def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scores: dict[str, int],
+                raw: dict[str, float], caps: list[Cap], flags: Flags, n_words: int, sents: int, asl: float, n_q: int,
+                readability: float | None, notes: list[str], in_context: set[str],
+                words_part: list[float] | None = None) -> dict[str, int]:
     """The rubric's score model's 1–5 scores for a turn the rules scored `scores`, under the same caps, at most
-    one level from them and never below them where the rules credited the context; a note per moved dimension."""
-    capped: dict[str, int] = {}
+    one level from them and never below them where the rules credited the context; a note per moved dimension
+    (`calibrated.calibrate_scores` on `numeric_features`, computed without them: `_Calibration`)."""
+    capped: dict[str, Any] = {}
     for cap in caps:
         capped[cap.dimension] = min(capped.get(cap.dimension, 5), cap.cap)
-    numeric = numeric_features(scores, raw, n_words, sents, asl, n_q, readability,
-                               [name for name in Flags.__slots__ if getattr(flags, name)])
-    out = calibrate_scores(model, folded, debtor_folded, numeric, capped, scores, in_context)
+    values = calibration.predict(folded, debtor_folded, scores, raw, n_words, sents, asl, n_q, readability, flags,
+                                 words_part)
+    out: dict[str, Any] = {}
+    for k in range(3):
+        d = calibration.dims[k]
+        score = max(1, min(5, int(math.floor(values[k] + 0.5))))
+        rule = scores[d]
+        low = rule if d in in_context else rule - MAX_STEP
+        score = max(low, min(rule + MAX_STEP, score))
+        out[d] = min(score, capped.get(d, 5))
     for d in DIMENSIONS:
         if out[d] != scores[d]:
             notes.append(f"{d} {scores[d]} → {out[d]}: calibrated on human labels (learned model; rules gave {scores[d]})")
@@ -1068,7 +1189,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
-    review = _review(scorer, session, text, folded, violations) if scorer.learned_table is not None else []
+    # the word features' values of the learned detector and the score model, found once for both
+    word_values = scorer.joint.decisions_all(folded, session.debtor_folded) if scorer.joint is not None else None
+    review = (_review(scorer, session, text, folded, violations, word_values[0] if word_values is not None else None)
+              if scorer.learned_table is not None else [])
     if violations:
         flags.violation = True
         violation_caps = scorer.violation_caps
@@ -1085,11 +1209,11 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     scores = {d: _round(raw[d]) for d in DIMENSIONS}
     raw_out = {d: _round2(raw[d]) for d in DIMENSIONS}
     rules_scores: dict[str, int] | None = None
-    if scorer.score_model is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
+    if scorer.calibration is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
         rules_scores = scores
-        scores = _calibrated(scorer.score_model, folded, session.debtor_folded, scores, raw_out, caps, flags,
+        scores = _calibrated(scorer.calibration, folded, session.debtor_folded, scores, raw_out, caps, flags,
                              n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes,
-                             in_context)
+                             in_context, word_values[1] if word_values is not None else None)
 
     # stage
     stages = []

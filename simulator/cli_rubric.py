@@ -228,8 +228,9 @@ def train_violations(
             typer.echo(format_cross_check(checks, rules_scorer is not None))
         if out is not None:
             data = train_to(out, labels, language=language, spec=spec, c=c, thresholds=thresholds)
-            rows = sum(f["tune_rows"] for f in data["trained_on"])
-            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            from .rubric.train import trained_counts
+
+            rows, skipped = trained_counts(data)
             typer.echo(f"wrote {out}: {len(data['categories'])} categories, {len(data['vocabulary'])} features, "
                        f"trained on {rows} tune rows ({skipped} holdout rows skipped)")
     except SimulatorError as exc:
@@ -261,8 +262,9 @@ def train_scores(
 
             data = train(labels, rubric_file, language=rubric_file.rubric.language, alpha=alpha, stretch=stretch)
             write_score_model(data, out)
-            rows = sum(f["tune_rows"] for f in data["trained_on"])
-            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            from .rubric.train import trained_counts
+
+            rows, skipped = trained_counts(data)
             typer.echo(f"wrote {out}: {len(data['numeric'])} rule measures and {len(data['vocabulary'])} word features, "
                        f"trained on {rows} tune rows ({skipped} holdout rows skipped) with {rubric_file.rubric.ref}")
     except SimulatorError as exc:
@@ -319,8 +321,9 @@ def train_semantic(
         if out is not None:
             data = train(labels, embedder, cache_dir, language, c, review_at, critical_at, progress)
             write_semantic(data, out)
-            rows = sum(f["tune_rows"] for f in data["trained_on"])
-            skipped = sum(f["holdout_rows_skipped"] for f in data["trained_on"])
+            from .rubric.train import trained_counts
+
+            rows, skipped = trained_counts(data)
             typer.echo(f"wrote {out}: {len(data['categories'])} categories on {layers}-block vectors, trained on "
                        f"{rows} tune rows ({skipped} holdout rows skipped)")
     except SimulatorError as exc:

@@ -197,7 +197,7 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     from .text import fold
 
     texts = [r.agent_text for r in rows]
-    if getattr(semantic, "cache", None) is not None:
+    if semantic.cache is not None:
         pieces = semantic.cache.get(semantic.embedder, texts)
         probabilities = [semantic.model.turn_probabilities(p) for p in pieces]
     else:

@@ -278,11 +278,10 @@ def apply_to_turn(scorer, turn, text: str, debtor_folded: str, semantic: dict[st
     heard = [(c, p) for c, p in mean.items() if c in rules and c not in have and p >= review_at.get(c, 1.0)]
     critical = [c for c, p in heard if p >= critical_at.get(c, 1.0)]
     review_cats = [c for c, _p in heard if c not in critical]
-    if model is not None and heard:
-        indices = [model.categories.index(c) if c in model.categories else -1 for c, _p in heard]
-        spans = dict(zip([c for c, _p in heard], model.table.evidence(folded, [max(i, 0) for i in indices])))
-    else:
-        spans = {c: (0, len(text)) for c, _p in heard}
+    spans = {c: (0, len(text)) for c, _p in heard}  # the whole turn, unless the lexical tables point closer
+    known = [c for c, _p in heard if model is not None and c in model.categories]
+    if known:
+        spans.update(zip(known, model.table.evidence(folded, [model.categories.index(c) for c in known])))
 
     def violation(category: str) -> Violation:
         learned = rules[category]

@@ -107,13 +107,24 @@ def train(paths: list[str | Path], language: str = "fr", spec: FeatureSpec = Fea
 
     info = {
         "trainer": {"sklearn": sklearn.__version__, "C": c, "min_df": min_df, "class_weight": "balanced"},
-        "trained_on": [
-            {"file": _shown(f), "sha256": sha256_of(f), "tune_rows": sum(1 for r in tune if Path(r.source) == f),
-             "holdout_rows_skipped": sum(1 for r in rows if Path(r.source) == f and r.split != "tune")}
-            for f in files
-        ],
+        "trained_on": trained_on(files, rows),
     }
     return export(vectoriser, models, spec, language, thresholds or {"*": 0.5}, info)
+
+
+def trained_on(files: list[Path], rows: list[LabelledTurn]) -> list[dict]:
+    """What a model file records of its training files: each file (as `_shown`), its SHA-256, the tune rows
+    trained on and the holdout rows skipped."""
+    return [{"file": _shown(f), "sha256": sha256_of(f),
+             "tune_rows": sum(1 for r in rows if Path(r.source) == f and r.split == "tune"),
+             "holdout_rows_skipped": sum(1 for r in rows if Path(r.source) == f and r.split != "tune")}
+            for f in files]
+
+
+def trained_counts(data: dict) -> tuple[int, int]:
+    """(tune rows trained on, holdout rows skipped) of a model file's content."""
+    return (sum(f["tune_rows"] for f in data["trained_on"]),
+            sum(f["holdout_rows_skipped"] for f in data["trained_on"]))
 
 
 def _shown(path: Path) -> str:

@@ -16,12 +16,12 @@ from pathlib import Path
 from ..errors import SimulatorError
 from .calibrate import LabelledTurn, expand_label_paths, quadratic_kappa, read_label_files
 from .calibrated import DEFAULT_STRETCH, ScoreModel, ScoreRow, calibrate_scores, context_dimensions, export_scores, fit_scores, score_numeric_features
-from .learned import FeatureSpec, sha256_of
+from .learned import FeatureSpec
 from .loader import RubricFile
 from .models import DIMENSIONS
 from .scorer import Scorer, rubric_digest
 from .text import fold
-from .train import _shown
+from .train import trained_on
 
 DEFAULT_SPEC = FeatureSpec(stem=5, window=2)
 
@@ -64,11 +64,7 @@ def train_scores(paths: list[str | Path], rubric_file: RubricFile, language: str
     info = {
         "trainer": {"sklearn": sklearn.__version__, "model": "ridge", "alpha": alpha, "min_df": min_df,
                     "stretch": stretch, "centre": {d: round(v, 6) for d, v in fitted.centre.items()}},
-        "trained_on": [
-            {"file": _shown(f), "sha256": sha256_of(f), "tune_rows": sum(1 for r in tune if Path(r.source) == f),
-             "holdout_rows_skipped": sum(1 for r in rows if Path(r.source) == f and r.split != "tune")}
-            for f in files
-        ],
+        "trained_on": trained_on(files, rows),
     }
     return export_scores(fitted, language, {"id": rubric.id, "version": rubric.version,
                                             "sha256": rubric_digest(rubric_file)}, info)

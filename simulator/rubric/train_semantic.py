@@ -18,11 +18,11 @@ from typing import Callable
 
 from ..errors import SimulatorError
 from .calibrate import LabelledTurn
-from .embedder import Embedder, EmbedderSpec
-from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical, sha256_of
+from .embedder import Embedder
+from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
 from .semantic import SemanticModel, SemanticRow, VectorCache, combined_probabilities, export, fit
 from .text import fold
-from .train import Counts, _shown, as_training, read_training_files, tune_rows
+from .train import Counts, as_training, read_training_files, trained_on, tune_rows
 
 Progress = Callable[[int, int], None]
 
@@ -47,11 +47,7 @@ def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language
 
     info = {
         "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True},
-        "trained_on": [
-            {"file": _shown(f), "sha256": sha256_of(f), "tune_rows": sum(1 for r in tune if Path(r.source) == f),
-             "holdout_rows_skipped": sum(1 for r in rows if Path(r.source) == f and r.split != "tune")}
-            for f in files
-        ],
+        "trained_on": trained_on(files, rows),
     }
     return export(mean, scale, models, embedder.spec, language, {"*": review_at}, {"*": critical_at}, info)
 
@@ -124,7 +120,3 @@ def format_cross_check(checks: list[SemanticCheck]) -> str:
         lines.append(f"  critical errors               {ch.critical.text()}")
         lines.append(f"  with review flags             {ch.flagged.text()}")
     return "\n".join(lines)
-
-
-def default_spec(source_sha256: str, layers: int = 14) -> EmbedderSpec:
-    return EmbedderSpec(source_sha256, layers)

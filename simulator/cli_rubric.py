@@ -280,8 +280,8 @@ def train_semantic(
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
     layers: Annotated[int, typer.Option("--layers", min=1, help="Blocks of the embedded model kept for the vectors")] = 14,
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
-    review_at: Annotated[float, typer.Option("--review-at", min=0.01, max=0.99, help="Mean probability (both detectors) from which a category is a review flag")] = 0.4,
-    critical_at: Annotated[float, typer.Option("--critical-at", min=0.01, max=0.99, help="Mean probability from which it is a critical error")] = 0.6,
+    review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (both detectors) from which a category is a review flag: 0.4, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
+    critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean probability from which it is a critical error: 0.5, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
 ) -> None:
     """Train the semantic violation detector on labelled turns with the embedded model's vectors (about a second
@@ -295,8 +295,17 @@ def train_semantic(
     if out is None and not cross_check:
         _err("error: give --out PATH to write the model, or --cross-check to measure it")
         raise typer.Exit(2)
-    if not review_at <= critical_at:
-        _err("error: --review-at must not be above --critical-at")
+    try:
+        from .rubric.semantic import CATEGORIES
+        from .rubric.train import parse_thresholds
+
+        review = {"*": 0.4, **parse_thresholds(review_at, "--review-at", CATEGORIES)}
+        critical = {"*": 0.6, **parse_thresholds(critical_at, "--critical-at", CATEGORIES)}
+        above = [c for c in ("*", *CATEGORIES) if review.get(c, review["*"]) > critical.get(c, critical["*"])]
+        if above:
+            raise SimulatorError(f"--review-at must not be above --critical-at ({', '.join(above)})")
+    except SimulatorError as exc:
+        _err(f"error: {exc}")
         raise typer.Exit(2)
     try:
         settings = make_settings(data_dir=data_dir)
@@ -317,9 +326,9 @@ def train_semantic(
 
             rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
             typer.echo(format_cross_check(run_check(labels, embedder, cache_dir, rules_scorer, language, c,
-                                                    review_at, critical_at, progress)))
+                                                    review, critical, progress)))
         if out is not None:
-            data = train(labels, embedder, cache_dir, language, c, review_at, critical_at, progress)
+            data = train(labels, embedder, cache_dir, language, c, review, critical, progress)
             write_semantic(data, out)
             from .rubric.train import trained_counts
 

@@ -320,6 +320,22 @@ def test_a_learned_rule_without_its_column_is_a_rubric_error(tmp_path):
         Scorer(resolve_rubric(str(tmp_path / "r.yaml")))
 
 
+def test_a_semantic_only_rule_needs_the_semantic_model(tmp_path):
+    """`disclosure_missing` has no lexical column by design: without the section's semantic model, its rule is
+    an error naming the fix."""
+    pack = (PROJECT_ROOT / "rubrics" / "packs" / "fr.yaml").read_text(encoding="utf-8")
+    assert "  semantic: models/fr-semantic.json\n" in pack
+    pack = pack.replace("  semantic: models/fr-semantic.json\n", "")
+    pack = pack.replace("model: models/fr-violations.json", f"model: {SHIPPED}")
+    (tmp_path / "fr.yaml").write_text(pack, encoding="utf-8")
+    rubric = (PROJECT_ROOT / "rubrics" / "fr-default.yaml").read_text(encoding="utf-8")
+    (tmp_path / "r.yaml").write_text(rubric.replace("packs/fr.yaml", str(tmp_path / "fr.yaml")), encoding="utf-8")
+    with pytest.raises(RubricError, match="FR-LEARNED-DISCLOSURE: only the semantic detector reads "
+                                          "'disclosure_missing': give the section a `semantic` model"):
+        Scorer(resolve_rubric(str(tmp_path / "r.yaml")))
+    assert "disclosure_missing" in Scorer(resolve_rubric("fr-default")).semantic_only
+
+
 def test_thresholds_on_the_command_line():
     assert parse_thresholds(["0.4", "threat=0.3"]) == {"*": 0.4, "threat": 0.3}
     with pytest.raises(SimulatorError, match="unknown category 'menace'"):

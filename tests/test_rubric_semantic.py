@@ -73,7 +73,7 @@ def test_the_json_weights_decide_like_scikit_learn():
 def test_the_shipped_model_is_trained_on_the_shipped_labels():
     data = json.loads(SHIPPED.read_text(encoding="utf-8"))
     assert data["embedder"]["source_sha256"] == EMBEDDED_MODEL.sha256
-    assert set(data["categories"]) <= set(LEARNABLE)
+    assert set(data["categories"]) == set(LEARNABLE) | {"disclosure_missing"}
     files = {f["file"]: f for f in data["trained_on"]}
     labelled = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "calibration").glob("fr_turns*.csv"))
     assert sorted(f for f in files if f.startswith("calibration/")) == labelled
@@ -82,6 +82,8 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     model = load_semantic(SHIPPED)
     assert model.dim == 1536 and model.spec.key() == SPEC.key()
     assert all(model.review_at[c] <= model.critical_at[c] for c in model.categories)
+    # read alone (no lexical column): a higher bar, chosen leaving one writer out (docs/rubrics.md)
+    assert model.critical_at["disclosure_missing"] == 0.7 and model.review_at["disclosure_missing"] == 0.5
     assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
 
 
@@ -91,6 +93,8 @@ class _FakeEmbedder:
 
 class _FakeDetector:
     """The shipped model's thresholds, with probabilities given by the test (no embedded model needed)."""
+
+    cache = None
 
     def __init__(self, probabilities=None, error=None):
         self.model = load_semantic(SHIPPED)
@@ -161,6 +165,66 @@ async def test_the_mean_of_both_detectors_decides_critical_errors_and_review_fla
     assert not turn.violations and not turn.review
 
 
+# an agency that names itself and the sum, not the creditor nor the basis (a tune row of the fourth file)
+AGENCY = ("Bonjour Monsieur Ledoux, ici Karim, Cabinet Recouvrix, recouvrement amiable. Vous avez une somme de 640 € "
+          "impayée, on aimerait savoir quand vous comptez la régler.")
+
+
+async def _call(detector, turns, *, disclosed=False, debtor="Oui, c'est bien moi."):
+    scorer = TurnScorer(resolve_rubric("fr-default"), "fr", semantic=detector)
+    session = scorer.session(disclosed=disclosed)
+    out = []
+    for text in turns:
+        session.hear(debtor)
+        out.append(await scorer.score(session, text))
+    return scorer, session, out
+
+
+async def test_a_missing_disclosure_is_read_by_the_semantic_model_alone_while_one_is_due():
+    model = load_semantic(SHIPPED)
+    _, _, [rules_turn] = await _call(None, [AGENCY])
+    assert not rules_turn.violations  # the rules see a name, a company and an amount
+    # at the start of a call: from its own critical threshold, a critical error the call fails on
+    p = model.critical_at["disclosure_missing"] + 0.01
+    scorer, session, [turn] = await _call(_FakeDetector({"disclosure_missing": p}), [AGENCY])
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-DISCLOSURE"]
+    v = turn.violations[0]
+    assert v.category == "disclosure_missing" and v.description and v.fix and v.text == AGENCY[v.start:v.end]
+    assert any("heard by the semantic detector (p" in n for n in turn.notes)
+    assert not build_scorecard(scorer.rubric, [(1, turn)], outcome=None).passed
+    # …reported once a call, as the rules do: the next turn is not the one that should disclose any more
+    _, _, turns = await _call(_FakeDetector({"disclosure_missing": 0.99}), [AGENCY, POLITE])
+    assert [v.rule for v in turns[0].violations] == ["FR-LEARNED-DISCLOSURE"]
+    assert not turns[1].violations and not turns[1].review
+    # between its review and critical thresholds: a flag for the reviewer
+    p = (model.critical_at["disclosure_missing"] + model.review_at["disclosure_missing"]) / 2
+    _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": p}), [AGENCY])
+    assert not turn.violations and [v.category for v in turn.review] == ["disclosure_missing"]
+    # disclosures made earlier in the call: a later turn need not repeat them, nothing is heard
+    _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [POLITE], disclosed=True)
+    assert not turn.violations and not turn.review
+    # a turn the rules already report is not reported twice
+    bare = "Bonjour, c'est pour la facture impayée, vous réglez quand ?"
+    _, _, [rules_turn] = await _call(None, [bare], debtor="Allô ?")
+    assert "disclosure_missing" in {v.category for v in rules_turn.violations}
+    _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [bare], debtor="Allô ?")
+    assert [v.rule for v in turn.violations] == [v.rule for v in rules_turn.violations]
+    assert not turn.review
+
+
+def test_calibration_hears_a_missing_disclosure_only_where_the_row_shows_one_is_due():
+    from simulator.rubric.calibrate import LabelledTurn, score_rows
+    from simulator.rubric.scorer import Scorer
+
+    scorer = Scorer(resolve_rubric("fr-default"))
+    row = dict(id="x", split="tune", agent_text=AGENCY, labels={}, violations=frozenset(), kind="violation",
+               note="", source="t.csv", line=2)
+    rows = [LabelledTurn(debtor_before="Oui, c'est bien moi.", **row),  # right party on the line: due
+            LabelledTurn(debtor_before="Je n'ai pas l'argent ce mois-ci.", **row)]  # mid-call: made earlier
+    turns = score_rows(scorer, rows, semantic=_FakeDetector({"disclosure_missing": 0.99}))
+    assert [[v.category for v in t.violations] for t in turns] == [["disclosure_missing"], []]
+
+
 async def test_a_category_the_rules_flagged_is_not_reported_twice():
     text = "Si vous ne payez pas, vous irez en prison, je vous le garantis."
     _, _, rules_turn = await _score(None, text)
@@ -199,8 +263,9 @@ def test_the_settings_choose_the_detector(tmp_path, caplog):
 
 
 def test_combined_probabilities_are_the_mean():
-    assert combined_probabilities({"threat": 0.9, "fees": 0.2}, {"threat": 0.3}) == pytest.approx(
-        {"threat": 0.6, "fees": 0.1})
+    # a category the lexical detector has no column for is the semantic model's alone
+    assert combined_probabilities({"threat": 0.9, "disclosure_missing": 0.2}, {"threat": 0.3, "fees": 0.8}) == \
+        pytest.approx({"threat": 0.6, "disclosure_missing": 0.2})
 
 
 def test_train_semantic_needs_out_or_cross_check():
@@ -209,6 +274,11 @@ def test_train_semantic_needs_out_or_cross_check():
     result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--review-at", "0.7",
                                       "--critical-at", "0.5"])
     assert result.exit_code == 2 and "--review-at" in result.output
+    result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--critical-at", "0.5",
+                                      "--critical-at", "disclosure_missing=0.3"])
+    assert result.exit_code == 2 and "disclosure_missing" in result.output  # review 0.4 above its critical 0.3
+    result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--critical-at", "menace=0.5"])
+    assert result.exit_code == 2 and "unknown category 'menace'" in result.output
 
 
 # --- on the real embedded model ----------------------------------------------------------------------------

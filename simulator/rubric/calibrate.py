@@ -190,7 +190,9 @@ class SplitReport:
 def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[TurnScore]:
     """Each row scored on its own; `semantic`: a `semantic.SemanticDetector` (its vectors through the data
     directory's cache when `semantic.cache` is set) whose verdict is applied as in a call."""
-    scores = [scorer.score_isolated(r.agent_text, r.debtor_before) for r in rows]
+    sessions = [scorer.isolated_session(r.debtor_before) for r in rows]
+    due = [s.disclosures_due() for s in sessions]
+    scores = [s.score(r.agent_text) for s, r in zip(sessions, rows)]
     if semantic is None:
         return scores
     from .semantic import apply_to_turn
@@ -203,8 +205,8 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     else:
         probabilities = [semantic.probabilities(t) for t in texts]
     model = semantic.model
-    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at)
-            for s, r, p in zip(scores, rows, probabilities)]
+    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d)
+            for s, r, p, d in zip(scores, rows, probabilities, due)]
 
 
 def _category_counts(rows: list[LabelledTurn], predicted: list[set[str]]) -> tuple[dict[str, dict[str, int]], float, float]:

@@ -269,11 +269,12 @@ class Rule(StrictModel):
 
 
 LearnedCategory = Literal["threat", "insult", "harassment", "third_party", "false_authority", "false_legal", "fees",
-                          "pressure"]
+                          "pressure", "disclosure_missing"]
 
 
 class LearnedRule(StrictModel):
-    """How a category flagged by the learned detector is reported."""
+    """How a category flagged by the learned detector is reported (a category the lexical model has no column
+    for, such as `disclosure_missing`, is read by the semantic detector alone: the section needs `semantic`)."""
 
     id: str = Field(pattern=r"^[A-Z]{2}-[A-Z0-9-]+$", description="Rule id of the flag, e.g. FR-LEARNED-THREAT.")
     category: LearnedCategory

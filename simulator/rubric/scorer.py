@@ -26,7 +26,7 @@ from ..errors import RubricError, SimulatorError
 from .loader import RubricFile
 from .models import DIMENSIONS, Rubric
 from .calibrated import MAX_STEP, ScoreModel, joint_table, load_score_model
-from .learned import LearnedModel, load_model, model_path
+from .learned import LEARNABLE, LearnedModel, load_model, model_path
 from .linear import LinearTable
 from librt.vecs import vec
 from mypy_extensions import i64
@@ -405,6 +405,8 @@ class Scorer:
         self.learned_model: LearnedModel | None = None
         self.learned_table: LinearTable | None = None  # the model's tables (`linear.py`), read every turn
         self.learned: list[_Learned] = []
+        # rules for categories only the semantic detector (semantic.py) reads: no column in the lexical model
+        self.semantic_only: dict[str, _Learned] = {}
         for detector in (self.rubric.learned if learned else []):
             if detector.language != lang:
                 continue
@@ -416,6 +418,12 @@ class Scorer:
                 _log.warning("%s — scoring %s without its learned detector (no review flags)", exc, self.rubric.ref)
                 break
             for spec in detector.rules:
+                if spec.category not in LEARNABLE and detector.semantic:  # no lexical column by design
+                    self.semantic_only[spec.category] = _Learned(spec, -1, spec.threshold or 0.5, lang)
+                    continue
+                if spec.category not in model.categories and spec.category not in LEARNABLE:
+                    raise RubricError([f"{self.rubric.ref}: learned rule {spec.id}: only the semantic detector reads "
+                                       f"{spec.category!r}: give the section a `semantic` model, or remove the rule"])
                 if spec.category not in model.categories:
                     raise RubricError([f"{self.rubric.ref}: learned rule {spec.id}: the model {detector.model} has no "
                                        f"{spec.category!r} column (train it with that category, or remove the rule)"])
@@ -494,13 +502,17 @@ class Scorer:
         """One turn out of its call (a labelled row, a single line). A required disclosure counts as already
         made unless the debtor's line shows it is still due (a pick-up: "Allô ?"; see `excerpt_due_after`)
         or no debtor line precedes (the agent opens the call)."""
+        return self.isolated_session(debtor_before, segment=segment).score(agent_text)
+
+    def isolated_session(self, debtor_before: str = "", *, segment: str | None = None) -> "ScoringSession":
+        """The session `score_isolated` scores its turn in: the debtor's line heard, the disclosures made."""
         cues = set(self.debtor_cues(debtor_before)) if debtor_before.strip() else None
         made = {r.spec.id for r in self.required
                 if cues is not None and not cues.intersection(r.spec.excerpt_due_after)}
         session = self.session(segment=segment, disclosed=made)
         if debtor_before.strip():
             session.hear(debtor_before)
-        return session.score(agent_text)
+        return session
 
     def hears(self, debtor_text: str, cue: str) -> bool:
         regex = self.cues.get(cue)
@@ -569,6 +581,11 @@ class ScoringSession:
             if not rule.satisfied_by_cue.isdisjoint(self.cues):
                 self.satisfied.add(rule.id)
         return self.cues
+
+    def disclosures_due(self) -> bool:
+        """A required disclosure (who calls, for which creditor, the amount) is neither made nor already
+        reported missing in this call: a turn now may be the one that should contain it."""
+        return any(rule.id not in self.satisfied and rule.id not in self.reported for rule in self.scorer.required)
 
     def score(self, text: str) -> TurnScore:
         result = score_turn(self.scorer, text, self)

@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 KIND = "semantic-violations"
+# what the semantic model is trained for: the lexical detector's categories, and a missing disclosure (who
+# calls, for which creditor, the amount and its basis), which it reads alone, and only on a turn of a call
+# where a required disclosure is still due (`apply_to_turn`)
+CATEGORIES = (*LEARNABLE, "disclosure_missing")
+DUE_ONLY = frozenset({"disclosure_missing"})
 
 
 class SemanticModel:
@@ -208,7 +213,7 @@ class SemanticRow:
     violations: frozenset[str]
 
 
-def fit(rows: Sequence[SemanticRow], c: float, categories: Iterable[str] = LEARNABLE):
+def fit(rows: Sequence[SemanticRow], c: float, categories: Iterable[str] = CATEGORIES):
     """Standardise the vectors (of every piece) and fit one logistic regression per category on the rows'
     first piece (a labelled turn is almost always one piece). Returns (mean, scale, {category: model})."""
     import numpy
@@ -256,16 +261,19 @@ def export(mean, scale, models: dict, spec: EmbedderSpec, language: str, review_
 def combined_probabilities(semantic: dict[str, float], lexical: dict[str, float]) -> dict[str, float]:
     """The mean of the two detectors' probabilities per category (the semantic model's categories): two models
     that read a turn differently (its meaning, its words) agree on what both hear; measured leave one writer
-    out, the mean finds more at the same precision than either alone (docs/rubrics.md)."""
-    return {c: (p + lexical.get(c, 0.0)) / 2 for c, p in semantic.items()}
+    out, the mean finds more at the same precision than either alone (docs/rubrics.md). A category the lexical
+    detector has no column for (`disclosure_missing`) is the semantic model's probability alone."""
+    return {c: (p + lexical[c]) / 2 if c in lexical else p for c, p in semantic.items()}
 
 
 def apply_to_turn(scorer, turn, text: str, debtor_folded: str, semantic: dict[str, float], review_at: dict[str, float],
-                  critical_at: dict[str, float]):
+                  critical_at: dict[str, float], disclosures_due: bool = True):
     """The turn scored by the rules, with the two detectors' verdict in the categories no rule flagged: a mean
     probability from `critical_at` is a violation (a critical error, with the rubric's caps for its category),
     from `review_at` a flag for a reviewer; the lexical detector's own flags are replaced by this verdict.
-    `scorer`: the rubric's compiled Scorer (its learned rules say how a category is reported)."""
+    `scorer`: the rubric's compiled Scorer (its learned rules say how a category is reported).
+    `disclosures_due`: a required disclosure was still due before this turn (`ScoringSession.disclosures_due`);
+    if not, a missing disclosure is not heard (a later turn need not repeat the amount or who calls)."""
     from .results import Cap, Violation
     from .text import fold
 
@@ -274,8 +282,9 @@ def apply_to_turn(scorer, turn, text: str, debtor_folded: str, semantic: dict[st
     lexical = dict(zip(model.categories, model.probabilities(folded, debtor_folded))) if model is not None else {}
     mean = combined_probabilities(semantic, lexical)
     have = {v.category for v in turn.violations}
-    rules = {learned.category: learned for learned in scorer.learned}
-    heard = [(c, p) for c, p in mean.items() if c in rules and c not in have and p >= review_at.get(c, 1.0)]
+    rules = {**scorer.semantic_only, **{learned.category: learned for learned in scorer.learned}}
+    heard = [(c, p) for c, p in mean.items() if c in rules and c not in have and p >= review_at.get(c, 1.0)
+             and (disclosures_due or c not in DUE_ONLY)]
     critical = [c for c, p in heard if p >= critical_at.get(c, 1.0)]
     review_cats = [c for c, _p in heard if c not in critical]
     spans = {c: (0, len(text)) for c, _p in heard}  # the whole turn, unless the lexical tables point closer
@@ -305,7 +314,9 @@ def apply_to_turn(scorer, turn, text: str, debtor_folded: str, semantic: dict[st
             "violations": sorted([*turn.violations, *added], key=lambda v: (v.start, v.end)),
             "scores": scores, "caps": caps, "flags": flags,
             "notes": [*turn.notes, *(f"{v.category}: heard by the semantic and lexical detectors together "
-                                     f"(p {mean[v.category]:.2f})" for v in added)],
+                                     f"(p {mean[v.category]:.2f})" if v.category in lexical else
+                                     f"{v.category}: heard by the semantic detector (p {mean[v.category]:.2f})"
+                                     for v in added)],
         })
     return turn.model_copy(update=update)
 

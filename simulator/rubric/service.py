@@ -56,19 +56,21 @@ class TurnScorer:
     async def score(self, session: ScoringSession, text: str, context: list[tuple[str, str]] = ()) -> TurnScore:
         """Score one agent turn; `context`: the (speaker, text) lines before it, for the judge."""
         debtor_folded = session.debtor_folded  # what the debtor just said (the scorer forgets it once scored)
+        due = session.disclosures_due()  # before the turn: may it be the one that should disclose?
         scored = session.score(text)
         if self.mode != "lexical" and self.judge is not None:
             result = await judge_turn(self.judge, self.rubric, self.language, list(context), text)
             scored = combine(scored, result, self.mode, self.rubric)
             session.scores[-1] = scored
         if self.semantic is not None:
-            scored = await self._semantic(session, scored, text, debtor_folded)
+            scored = await self._semantic(session, scored, text, debtor_folded, due)
         return scored
 
-    async def _semantic(self, session: ScoringSession, scored: TurnScore, text: str, debtor_folded: str) -> TurnScore:
+    async def _semantic(self, session: ScoringSession, scored: TurnScore, text: str, debtor_folded: str,
+                        due: bool = True) -> TurnScore:
         """The semantic detector's verdict with the lexical detector's (`semantic.apply_to_turn`); if the
         embedder fails, the turn keeps the rules' and the lexical detector's verdict, with a note."""
-        from .semantic import apply_to_turn
+        from .semantic import DUE_ONLY, apply_to_turn
 
         detector = self.semantic
         try:
@@ -78,6 +80,9 @@ class TurnScorer:
             scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {exc}"]})
         else:
             scored = apply_to_turn(self.scorer, scored, text, debtor_folded, probabilities,
-                                   detector.model.review_at, detector.model.critical_at)
+                                   detector.model.review_at, detector.model.critical_at, due)
+            if any(v.category in DUE_ONLY for v in scored.violations):
+                # a missing disclosure is reported once a call, as the rules do
+                session.reported.update(r.id for r in self.scorer.required if r.category in DUE_ONLY)
         session.scores[-1] = scored
         return scored

@@ -197,19 +197,20 @@ def format_cross_check(checks: list[CrossCheck], with_rules: bool) -> str:
     return "\n".join(lines)
 
 
-def parse_thresholds(values: list[str] | None) -> dict[str, float]:
+def parse_thresholds(values: list[str] | None, option: str = "--threshold",
+                     categories: tuple[str, ...] = LEARNABLE) -> dict[str, float]:
     """`0.4` (every category) or `threat=0.35` (one), repeatable."""
     out: dict[str, float] = {}
     for value in values or []:
         key, _, number = value.rpartition("=")
         key = key or "*"
-        if key != "*" and key not in LEARNABLE:
-            raise SimulatorError(f"--threshold {value}: unknown category {key!r} (use {', '.join(LEARNABLE)})")
+        if key != "*" and key not in categories:
+            raise SimulatorError(f"{option} {value}: unknown category {key!r} (use {', '.join(categories)})")
         try:
             t = float(number)
         except ValueError:
-            raise SimulatorError(f"--threshold {value}: {number!r} is not a number (e.g. 0.4 or threat=0.35)") from None
+            raise SimulatorError(f"{option} {value}: {number!r} is not a number (e.g. 0.4 or threat=0.35)") from None
         if not 0 < t < 1:
-            raise SimulatorError(f"--threshold {value}: a probability between 0 and 1, exclusive")
+            raise SimulatorError(f"{option} {value}: a probability between 0 and 1, exclusive")
         out[key] = t
     return out

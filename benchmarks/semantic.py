@@ -92,10 +92,10 @@ def render_rows(s: dict | None, lexical_us: float) -> str:
         reason = s["missing"].replace("|", "\\|")
         return f"\n| semantic violation detector | not measured: {reason} | | |"
     ratio = s["semantic_ms"] * 1000 / lexical_us
-    turns = f"{s['turns']} labelled turns" + (f" (of {s['sampled']}: time budget {BUDGET_S:.0f} s)"
-                                              if s["turns"] < s["sampled"] else "")
-    return (f"\n| semantic violation detector: embed + score one turn ({turns} of `fr_turns.csv`, "
+    turns = (f"{s['turns']} of {s['sampled']} sampled labelled turns, {BUDGET_S:.0f} s budget"
+             if s["turns"] < s["sampled"] else f"{s['turns']} labelled turns")
+    return (f"\n| semantic violation detector: embed + score one turn ({turns}, `fr_turns.csv`; "
             f"llama.cpp on {s['threads']} threads; model loaded and warmed up beforehand in {s['warm_s']:.1f} s) "
-            f"| **{s['semantic_ms']:.0f} ms** (p90 {s['semantic_p90_ms']:.0f} ms, max {s['semantic_max_ms']:.0f} ms; "
-            f"whole turn with the rules {s['total_ms']:.0f} ms) | | |"
+            f"| **{s['semantic_ms']:,.0f} ms** (p90 {s['semantic_p90_ms']:,.0f} ms, max {s['semantic_max_ms']:,.0f} ms; "
+            f"whole turn with the rules {s['total_ms']:,.0f} ms) | | |"
             f"\n| ratio semantic detector ÷ lexical scorer (its median above, same run) | **{ratio:,.0f}×** | | |")

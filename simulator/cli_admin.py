@@ -178,6 +178,7 @@ def export_command(
     outcome: Annotated[Optional[str], typer.Option("--outcome", help="Outcome code: PTP, PLAN, HUNG_UP…")] = None,
     result: Annotated[Optional[str], typer.Option("--result", help="pass, fail or unscored")] = None,
     critical: Annotated[Optional[bool], typer.Option("--critical/--no-critical", help="Only calls with (or without) critical errors")] = None,
+    to_check: Annotated[Optional[bool], typer.Option("--to-check/--no-to-check", help="Only calls with (or without) flags to check nobody has decided yet")] = None,
     verdict: Annotated[Optional[str], typer.Option("--verdict", help="pass, needs_work, fail or none")] = None,
     status: Annotated[Optional[str], typer.Option("--status", help="active, ended or interrupted")] = None,
     session: Annotated[Optional[list[str]], typer.Option("--session", help="Only this call id (repeat for several)")] = None,
@@ -198,7 +199,7 @@ def export_command(
         try:
             flt = SessionFilter(trainee=trainee, scenario_id=scenario, date_from=_date("--from", date_from),
                                 date_to=_date("--to", date_to), outcome=outcome, result=result, critical=critical,
-                                verdict=verdict, status=status, session_ids=session, sort=sort)
+                                to_check=to_check, verdict=verdict, status=status, session_ids=session, sort=sort)
         except ValidationError as exc:
             err = exc.errors()[0]
             option = {"scenario_id": "scenario", "session_ids": "session"}.get(str(err["loc"][0]), str(err["loc"][0]))

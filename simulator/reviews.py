@@ -53,6 +53,8 @@ class SessionFilter(BaseModel):
     outcome: str | None = Field(None, description="Outcome code (PTP, PLAN, …).")
     result: Literal["pass", "fail", "unscored"] | None = Field(None, description="Effective pass/fail of the call.")
     critical: bool | None = Field(None, description="True: with critical errors only; False: without.")
+    to_check: bool | None = Field(None, description="True: calls with review flags (« À vérifier ») nobody has "
+                                  "decided yet; False: calls without.")
     status: Literal["active", "ended", "interrupted"] | None = None
     verdict: Literal["pass", "needs_work", "fail", "none"] | None = Field(None, description="Reviewer's verdict.")
     session_ids: list[str] | None = None
@@ -374,6 +376,8 @@ class Reviews:
         if flt.result == "unscored" and sc.passed is not None:
             return False
         if flt.critical is not None and bool(sc.critical_errors) != flt.critical:
+            return False
+        if flt.to_check is not None and bool(sc.review_flags) != flt.to_check:
             return False
         if flt.verdict == "none" and s.verdict is not None:
             return False

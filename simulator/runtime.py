@@ -33,6 +33,7 @@ class Simulator:
         self.judge: ChatModel | None = None
         if settings.scoring != "lexical":
             self.judge = build_judge_model(settings) or self.model
+        self._warm_up = None
 
     def scorer_for(self, language: str, currency: str | None = None) -> TurnScorer:
         """The rubric a call is scored with: the setting, or the default for its language and currency."""
@@ -43,6 +44,15 @@ class Simulator:
 
             semantic = detector_for(rubric.rubric, language, self.settings)
         return TurnScorer(rubric, language, mode=self.settings.scoring, judge=self.judge, semantic=semantic)
+
+    def warm_up(self):
+        """Prepare the semantic violation detector in a background thread, once (`rubric/warmup.py`): the app
+        calls it when it starts, so the first scored turn does not wait for the model. Returns the `WarmUp`."""
+        if self._warm_up is None:
+            from .rubric.warmup import start_warm_up
+
+            self._warm_up = start_warm_up(self)
+        return self._warm_up
 
     def reload_scenarios(self) -> LoadResult:
         self.scenarios = load_scenarios(self.settings.scenarios_dir)

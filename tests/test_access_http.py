@@ -27,7 +27,7 @@ from .browser_support import running_app
 from .review_support import make_team
 
 PASSWORD = "motdepasse-1"
-FILTERS = ("", "", None, None, "", "", "", "", "date_desc")  # the review tab's filters, all open
+FILTERS = ("", "", None, None, "", "", "", "", "date_desc", "")  # the review tab's filters, all open
 
 
 @pytest.fixture(scope="module")

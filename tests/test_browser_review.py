@@ -11,6 +11,7 @@ from simulator.store import Store
 
 from .browser_support import running_app, chromium
 from .review_support import make_team
+from .test_review_flag_decisions import add_review_flag
 
 pytestmark = pytest.mark.browser
 PASSWORD = "motdepasse-1"
@@ -22,6 +23,8 @@ def app(tmp_path):
     data.mkdir()
     store = Store(f"sqlite:///{data / 'simulator.db'}", heartbeat_seconds=0)
     calls = make_team(store)
+    flagged = calls["alice"][1]
+    add_review_flag(store, flagged, flagged.agent_turns[1])  # a flag to check nobody has decided yet
     store.close()
     with running_app(data) as proc:
         proc.calls, proc.data = calls, data
@@ -61,6 +64,15 @@ def test_a_reviewer_filters_opens_overrides_comments_and_exports(app, browser, t
     expect(count).to_contain_text("11 appel(s)")  # her team: alice and bruno, not chloe
     table = page.locator("#sessions-table")
     expect(table).not_to_contain_text("chloe")
+
+    # the calls with flags to check: alice's one, its number of flags in the « À vérifier » column
+    pick(page, "filter-to-check", "Appels avec points à vérifier")
+    expect(count).to_contain_text("1 appel(s)")
+    expect(table).to_contain_text("À vérifier")
+    expect(table).to_contain_text(app.calls["alice"][1].id[:10])
+    expect(table).not_to_contain_text("bruno")
+    pick(page, "filter-to-check", "Tous")
+    expect(count).to_contain_text("11 appel(s)")
 
     # filters: one trainee, then a date range
     pick(page, "filter-trainee", "bruno")

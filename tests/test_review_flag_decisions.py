@@ -107,8 +107,8 @@ def test_a_reviewer_confirms_a_review_flag_and_the_call_fails_everywhere(store):
     # the picker lists it, marked as a flag to check
     [(label, rule)] = turn_violation_choices(before, turn, "fr")
     assert rule == RULE and "à vérifier, modèle appris" in label
-    row = table_rows(reviews.list_sessions(rita, SessionFilter(session_ids=[call.id])), reviews, "fr").iloc[0].tolist()
-    assert "0 · 1 à vérifier" in row
+    table = table_rows(reviews.list_sessions(rita, SessionFilter(session_ids=[call.id])), reviews, "fr")
+    assert table.iloc[0]["Err. crit."] == 0 and table.iloc[0]["À vérifier"] == 1
 
     def ids(**flt):
         return {s.id for s in reviews.list_sessions(rita, SessionFilter(trainee="alice", **flt))}
@@ -150,3 +150,67 @@ def test_a_reviewer_confirms_a_review_flag_and_the_call_fails_everywhere(store):
     page = call_html(again, "en", reviews.tz)
     assert f"class='review-flag dismissed' data-rule='{RULE}' data-decision='dismissed'" in page
     assert "<s>To check" in page and "dismissed by rita: Relu avec" in page and quote.split()[0] in page
+
+
+def test_the_review_table_finds_the_calls_with_flags_to_check(store):
+    """« Appels avec points à vérifier »: the calls with review flags nobody has decided yet, their number shown
+    per call; deciding a flag (either way) takes it off the list, the other flags of the call stay."""
+    calls = make_team(store)
+    acc = Access(store, Settings(reviewer_scope="team"))
+    reviews = Reviews(store, acc)
+    rita = acc.user("rita")
+    one, two = calls["alice"][0], calls["bruno"][1]
+    add_review_flag(store, one, one.agent_turns[1])
+    add_review_flag(store, two, two.agent_turns[0])  # two flags on two turns of bruno's call
+    first = store.scorecard(two.id)["review_flags"]
+    add_review_flag(store, two, two.agent_turns[2])  # (writes the scorecard's list anew: both put back)
+    card = store.scorecard(two.id)
+    card["review_flags"] = first + card["review_flags"]
+    store.set_scorecard(two.id, card)
+
+    def ids(**flt):
+        return {s.id for s in reviews.list_sessions(rita, SessionFilter(**flt))}
+
+    everyone = ids()
+    assert ids(to_check=True) == {one.id, two.id}
+    assert ids(to_check=False) == everyone - {one.id, two.id}
+    assert ids(to_check=True, trainee="bruno") == {two.id}  # combines with the other filters
+    table = table_rows(reviews.list_sessions(rita, SessionFilter(to_check=True, sort="trainee")), reviews, "fr")
+    assert list(table["À vérifier"]) == [1, 2] and list(table["Stagiaire"]) == ["alice", "bruno"]
+    english = table_rows(reviews.list_sessions(rita, SessionFilter(to_check=True)), reviews, "en")
+    assert "To check" in english.columns and sorted(english["To check"]) == [1, 2]
+    everything = table_rows(reviews.list_sessions(rita), reviews, "fr")
+    assert sorted(everything["À vérifier"]) == [0] * (len(everyone) - 2) + [1, 2]
+
+    # decided, a flag is no longer to check: dismissed on alice's call, confirmed on one of bruno's two turns
+    reviews.dismiss_violation(rita, one.id, one.agent_turns[1], RULE, "Relu : une mise en garde, pas une menace.")
+    reviews.confirm_violation(rita, two.id, two.agent_turns[0], RULE)
+    assert ids(to_check=True) == {two.id}
+    [row] = table_rows(reviews.list_sessions(rita, SessionFilter(to_check=True)), reviews, "fr").to_dict("records")
+    assert row["À vérifier"] == 1 and row["Err. crit."] == "0 → 1"
+    reviews.dismiss_violation(rita, two.id, two.agent_turns[2], RULE, "Relu.")
+    assert ids(to_check=True) == set() and one.id in ids(to_check=False)
+
+
+def test_export_takes_the_same_filter(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from simulator.cli import app
+
+    data = tmp_path / "data"
+    data.mkdir()
+    store = Store(f"sqlite:///{data / 'simulator.db'}", heartbeat_seconds=0)
+    flagged = make_call(store, trainee="alice", quality="good", seed=3)
+    plain = make_call(store, trainee="bruno", quality="good", seed=4)
+    add_review_flag(store, flagged, flagged.agent_turns[0])
+    store.close()
+
+    def exported(*flags):
+        result = CliRunner().invoke(app, ["export", "--format", "json", "--data-dir", str(data), *flags])
+        assert result.exit_code == 0, result.output
+        return [s["session"]["id"] for s in json.loads(result.stdout)["sessions"]]
+
+    assert exported("--to-check") == [flagged.id]
+    assert exported("--no-to-check") == [plain.id]

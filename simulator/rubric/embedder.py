@@ -9,17 +9,23 @@ format) next to the assembled model in the data directory, and records its SHA-2
 for byte on every machine (checked by a test), so a classifier trained on its vectors is tied to it by hash.
 
 Vectors are computed in this process with llama-cpp-python (`Llama(embedding=True)`, mean pooling), not by
-the chat server: the server answers one request at a time and runs with generation settings.
+the chat server: the server answers one request at a time and runs with generation settings. llama.cpp's own
+messages go to the Python log (`_route_llama_log`), and every loaded model is freed explicitly at exit
+(`close_all`): left to the interpreter's teardown, llama-cpp-python's destructors can print
+"TypeError: 'NoneType' object is not callable" from `free_model`.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import hashlib
 import json
 import logging
 import os
 import re
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -122,6 +128,46 @@ def truncated_model(source: Path, layers: int, source_sha256: str | None = None)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
+# ggml's log levels (ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 = the previous message goes on).
+# llama-cpp-python's own callback reads an older numbering and prints llama.cpp's warnings to stderr even with
+# verbose=False (e.g. "model default pooling_type is [-1], but [1] was specified", which the truncated copy
+# always gets: mean pooling is chosen here on purpose). Its warnings are expected here: logged at INFO.
+_LLAMA_LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.ERROR}
+_llama_log = logging.getLogger("simulator.llama_cpp")
+_llama_callback: Any = None  # kept alive: llama.cpp holds a pointer to it
+_last_level = logging.DEBUG
+
+
+def _route_llama_log(llama_cpp: Any) -> None:
+    """Send llama.cpp's messages to the Python log (`simulator.llama_cpp`) instead of stderr (once a process)."""
+    global _llama_callback
+    if _llama_callback is not None:
+        return
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: Any) -> None:
+        global _last_level
+        if level != 5:
+            _last_level = _LLAMA_LEVELS.get(level, logging.DEBUG)
+        message = text.decode("utf-8", "replace").rstrip()
+        if message and _llama_log.isEnabledFor(_last_level):
+            _llama_log.log(_last_level, "%s", message)
+
+    _llama_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+_OPEN: "weakref.WeakSet[Embedder]" = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Free every loaded embedding model (registered with `atexit`: before the interpreter tears modules down)."""
+    for embedder in list(_OPEN):
+        embedder.close()
+
+
+atexit.register(close_all)
+
 
 class Embedder:
     """Unit-length sentence vectors of texts (thread-safe; the model is loaded on first use)."""
@@ -140,17 +186,38 @@ class Embedder:
             except ImportError:
                 raise EmbedderError("the semantic violation detector needs llama-cpp-python "
                                     "(pip install -e '.[embedded]')") from None
+            _route_llama_log(llama_cpp)
             path = truncated_model(self.source, self.spec.layers, self.spec.source_sha256)
             self._llama = llama_cpp.Llama(
                 model_path=str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
                 n_threads=self.threads, n_threads_batch=self.threads, verbose=False,
                 pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+            _OPEN.add(self)
         return self._llama
 
     def warm(self) -> None:
-        """Write the truncated copy if needed and load it (seconds; the first turn need not wait for it)."""
+        """Write the truncated copy if needed (about 15 s, once a machine), load it (about a second) and embed
+        one short sentence, so that the first scored turn does not wait for any of it (`warmup.py`)."""
         with self._lock:
-            self._model()
+            self._model().embed("Bonjour.", normalize=False, truncate=True)
+
+    @property
+    def loaded(self) -> bool:
+        return self._llama is not None
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Free the model now (loaded again on next use). Waits up to `timeout` seconds for a load or an
+        embedding in progress; past that, leaves it (logged) rather than hold up the caller, e.g. at exit."""
+        if not self._lock.acquire(timeout=timeout):
+            log.warning("the semantic detector's model is still busy after %.0f s: not freed explicitly", timeout)
+            return
+        try:
+            llama, self._llama = self._llama, None
+            _OPEN.discard(self)
+            if llama is not None:
+                llama.close()
+        finally:
+            self._lock.release()
 
     def pieces(self, text: str) -> list[str]:
         """The text cut at sentence ends into pieces of at most `max_tokens` tokens (most turns: one piece)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ def default_rubric_id(language: str, currency: str | None = None) -> str:
     return DEFAULT_BY_CURRENCY.get((language, currency or ""), DEFAULT_BY_LANGUAGE.get(language, "fr-default"))
 
 _yaml = YAML(typ="rt")
+_yaml_lock = threading.Lock()  # a ruamel YAML object keeps its parser's state: one load at a time (threads:
+# the app's handlers, the semantic detector's warm-up at start-up)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def _read_yaml(path: Path) -> _Source:
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricError([f"{path}:1: (file): cannot read the file ({exc})"]) from None
     try:
-        tree = _yaml.load(text)
+        with _yaml_lock:
+            tree = _yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

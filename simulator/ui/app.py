@@ -54,6 +54,7 @@ def build_app(sim: Simulator) -> gr.Blocks:
 
 def launch(sim: Simulator, *, prevent_thread_lock: bool = False):
     check_listen_address(sim.settings, sim.access.single_user())
+    sim.warm_up()  # the semantic detector's model, in the background: the page is served meanwhile
     demo = build_app(sim)
     demo.queue(default_concurrency_limit=8)
     return demo.launch(

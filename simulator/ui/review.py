@@ -48,17 +48,20 @@ def _day(value, lang: str, field: str) -> date | None:
         raise gr.Error(t(lang, "error_date", field=field, value=value)) from None
 
 
-def build_filter(lang: str, trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort) -> SessionFilter:
+def build_filter(lang: str, trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort,
+                 to_check=None) -> SessionFilter:
+    yes_no = {"yes": True, "no": False}
     return SessionFilter(
         trainee=trainee or None, scenario_id=scenario or None,
         date_from=_day(date_from, lang, t(lang, "date_from")), date_to=_day(date_to, lang, t(lang, "date_to")),
         outcome=outcome or None, result=result or None,
-        critical={"yes": True, "no": False}.get(critical or ""), verdict=verdict or None, sort=sort or "date_desc")
+        critical=yes_no.get(critical or ""), verdict=verdict or None, sort=sort or "date_desc",
+        to_check=yes_no.get(to_check or ""))
 
 
 def table_headers(lang: str) -> list[str]:
     return [t(lang, k) for k in ("date", "trainee", "scenario", "mode", "outcome_label", "col_overall", "result",
-                                 "col_critical", "verdict", "status", "col_id")]
+                                 "col_critical", "col_to_check", "verdict", "status", "col_id")]
 
 
 def table_rows(items: list[SessionSummary], reviews: Reviews, lang: str) -> pd.DataFrame:
@@ -73,12 +76,11 @@ def table_rows(items: list[SessionSummary], reviews: Reviews, lang: str) -> pd.D
             result = f"{t(lang, 'result_pass' if sc.passed_auto else 'result_fail')} → {result}"
         if sc.dismissed_errors or sc.review_confirmed:
             critical = f"{len(sc.critical_errors_auto)} → {critical}"
-        if sc.review_flags:  # the learned detector's flags nobody has decided yet
-            critical = f"{critical} · {t(lang, 'review_flags_pending', n=len(sc.review_flags))}"
         rows.append([
             local_time(s.started_at, reviews.tz), s.trainee or t(lang, "local_user"), s.scenario_id,
             label(lang, f"call_mode_{s.mode}", s.mode),
             s.outcome or "–", overall, result, critical,
+            len(sc.review_flags),  # the learned detector's flags nobody has decided yet
             t(lang, f"verdict_{s.verdict.verdict}") if s.verdict else "–",
             label(lang, f"call_status_{s.status}", s.status), s.id[:ID_CHARS],
         ])
@@ -136,10 +138,12 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         f_verdict = gr.Dropdown([everyone] + [(t(lang, f"verdict_{v}"), v) for v in VERDICTS]
                                 + [(t(lang, "verdict_none"), "none")], value="", label=t(lang, "verdict"),
                                 elem_id="filter-verdict")
+        f_to_check = gr.Dropdown([everyone, (t(lang, "to_check_yes"), "yes"), (t(lang, "to_check_no"), "no")],
+                                 value="", label=t(lang, "filter_to_check"), elem_id="filter-to-check")
         f_sort = gr.Dropdown([(t(lang, f"sort_{k}"), k) for k in ("date_desc", "date_asc", "overall_desc", "overall_asc",
                                                                     "critical_desc", "trainee", "scenario")],
                              value="date_desc", label=t(lang, "sort"), elem_id="filter-sort")
-    filters = [f_trainee, f_scenario, f_from, f_to, f_outcome, f_result, f_critical, f_verdict, f_sort]
+    filters = [f_trainee, f_scenario, f_from, f_to, f_outcome, f_result, f_critical, f_verdict, f_sort, f_to_check]
     count = gr.Markdown("", elem_id="sessions-count")
     table = gr.Dataframe(pd.DataFrame([], columns=table_headers(lang)), interactive=False, wrap=True,
                          elem_id="sessions-table", label=t(lang, "calls"), max_height=420)
@@ -190,10 +194,11 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
     opened = gr.State(None)
 
     # handlers ---------------------------------------------------------------
-    def list_calls(trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort,
+    def list_calls(trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort, to_check,
                    request: gr.Request):
         user = require(access, request, lang)
-        flt = build_filter(lang, trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort)
+        flt = build_filter(lang, trainee, scenario, date_from, date_to, outcome, result, critical, verdict, sort,
+                           to_check)
         items = reviews.list_sessions(user, flt)
         return table_rows(items, reviews, lang), t(lang, "calls_count", n=len(items))
 
@@ -289,9 +294,11 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
             raise as_gr_error(exc, lang) from exc
 
     def export_selection(fmt: str):
-        def run(trainee, scenario, date_from, date_to, outcome, result, critical, verdict_f, sort, request: gr.Request):
+        def run(trainee, scenario, date_from, date_to, outcome, result, critical, verdict_f, sort, to_check,
+                request: gr.Request):
             user = require(access, request, lang)
-            flt = build_filter(lang, trainee, scenario, date_from, date_to, outcome, result, critical, verdict_f, sort)
+            flt = build_filter(lang, trainee, scenario, date_from, date_to, outcome, result, critical, verdict_f, sort,
+                               to_check)
             try:
                 content = export(reviews, user, flt, fmt, lang=lang)
             except SimulatorError as exc:

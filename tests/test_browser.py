@@ -70,6 +70,16 @@ def test_a_whole_practice_call(app, page, tmp_path):
     expect(card).to_contain_text("Bilan de l'appel")
     expect(card.locator("tr[data-dim='firmness']")).to_contain_text("Fermeté")
     expect(card).to_contain_text("2 répliques notées")
+    # …and below it, every turn again with its badges and tips (the panel above only kept the last one)
+    turns = page.locator("#scorecard .turn-breakdown li.turn-detail")
+    expect(turns).to_have_count(2)
+    expect(page.locator("#scorecard .turn-breakdown summary")).to_contain_text("Détail réplique par réplique (2)")
+    expect(turns.nth(0).locator("blockquote")).to_have_text("Bonjour Madame Lefèvre, je suis Paul du service relance de Rénov'Plus.")
+    expect(turns.nth(0)).to_contain_text("Réplique 1 :")
+    expect(turns.nth(0).locator(".badge")).to_have_count(3)
+    expect(turns.nth(1).locator("blockquote")).to_have_text("Ben euh, faut payer, quand vous voulez, pas de souci.")
+    expect(turns.nth(1).locator(".badge[data-dim='firmness']")).to_have_attribute("data-score", re.compile("^[12]$"))
+    expect(turns.nth(1).locator(".tip[data-dim='firmness']")).to_contain_text("Conseil (Fermeté)")
     # every turn is in the database
     db = sqlite3.connect(tmp_path / "data" / "simulator.db")
     rows = db.execute("SELECT t.speaker, t.text, s.status, s.scenario_id FROM turns t JOIN sessions s ON s.id = t.session_id "
@@ -102,3 +112,8 @@ def test_an_insulting_trainee_is_hung_up_on_in_exam_mode(app, page):
     expect(card.locator(".verdict")).to_contain_text("Échoué")
     expect(card.locator("li.critical[data-rule='FR-INSULT']")).to_contain_text("Escroc")
     expect(card.locator("li.critical[data-rule='FR-THREAT']")).to_contain_text("huissier")
+    # the turn the trainee never saw scored during the exam, with its badges and the rules it broke
+    turn = page.locator("#scorecard .turn-breakdown li.turn-detail")
+    expect(turn).to_have_count(1)
+    expect(turn.locator(".violation[data-rule='FR-INSULT']")).to_be_visible()
+    expect(turn.locator(".badge[data-dim='empathy']")).to_have_attribute("data-score", "1")

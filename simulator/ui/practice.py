@@ -15,7 +15,7 @@ from ..errors import SimulatorError
 from ..scenario import ScenarioFile
 from .i18n import t
 from .login import require
-from .scoring import scorecard_panel, turn_badges
+from .scoring import scorecard_panel, turn_badges, turn_breakdown
 from ..runtime import Simulator
 
 
@@ -143,6 +143,11 @@ def build_practice_tab(sim: Simulator) -> PracticeTab:
         trainee = None if sim.access.single_user() else user.username
         return call if call is not None and call.trainee == trainee else None
 
+    def end_of_call(call, lang: str) -> str:
+        """The scorecard, then every scored turn with its badges and tips."""
+        return scorecard_panel(call.scorecard, lang) + turn_breakdown(
+            [(call.history[index].text, score) for index, score in call.scored], lang)
+
     async def on_start(sid, chosen_mode, chosen_level, current, request: gr.Request):
         user = require(sim.access, request, lang, "practice")
         if own_call(current, request):
@@ -190,7 +195,7 @@ def build_practice_tab(sim: Simulator) -> PracticeTab:
                 off = gr.update(interactive=False)
                 await sim.end_call(call.id)  # already ended by the engine: just leaves the live calls
                 yield (history, off, outcome_text(call, lang), mood_gauges(call, lang, ended=True), off, off, None,
-                       badges, scorecard_panel(call.scorecard, lang))
+                       badges, end_of_call(call, lang))
             elif update.done:
                 status_line = t(lang, "status_active", name=call.scenario.persona.name)
                 yield (history, gr.update(interactive=True), status_line, mood_gauges(call, lang), keep, keep, keep,
@@ -207,7 +212,7 @@ def build_practice_tab(sim: Simulator) -> PracticeTab:
             await sim.end_call(cid)
             status_text = f"{t(lang, 'status_ended', turns=len(call.history))}\n\n{outcome_text(call, lang)}"
             gauge_html = mood_gauges(call, lang, ended=True)
-            card_html = scorecard_panel(call.scorecard, lang)
+            card_html = end_of_call(call, lang)
         off = gr.update(interactive=False)
         return None, status_text, off, off, off, gauge_html, card_html
 

@@ -21,6 +21,9 @@ CSS = """
 .scorecard td, .scorecard th { padding: 2px 10px 2px 0; border: 0; text-align: left; }
 .scorecard .verdict[data-passed='true'] { color: #2e7d32; }
 .scorecard .verdict[data-passed='false'] { color: #b71c1c; }
+.turn-breakdown ol { padding-left: 1.2em; }
+.turn-breakdown li.turn-detail { margin: .6em 0; }
+.turn-breakdown blockquote { margin: 0 0 .3em; padding-left: .6em; border-left: 3px solid #bbb; font-style: italic; }
 """
 
 
@@ -28,12 +31,13 @@ def _e(text) -> str:
     return html.escape(str(text))
 
 
-def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) -> str:
-    """E/F/C badges of the trainee's last turn, its tips and any critical error."""
+def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None, label: str | None = None) -> str:
+    """E/F/C badges of one trainee turn (by default « Votre réplique : », the last one), its tips and any
+    critical error or review flag."""
     if score is None:
         return ""
     badges = "".join(_badge(score, d, lang) for d in DIMENSIONS)
-    parts = [f"<strong>{_e(t(lang, 'rb_last_turn'))}</strong>{badges}"]
+    parts = [f"<strong>{_e(t(lang, 'rb_last_turn') if label is None else label)}</strong>{badges}"]
     for v in score.violations:
         parts.append(f"<p class='violation' data-rule='{_e(v.rule)}'>{_e(t(lang, 'rb_critical_error', rule=v.rule, text=v.text))}"
                      + (f" {_e(v.fix)}" if v.fix else "") + "</p>")
@@ -44,6 +48,20 @@ def turn_badges(score: TurnScore | None, lang: str, *, turn: int | None = None) 
         parts.append(f"<p class='tip' data-dim='{d}'>{_e(t(lang, 'rb_tip', dim=t(lang, f'rb_dim_{d}'), tip=tip))}</p>")
     attr = f" data-turn='{turn}'" if turn is not None else ""
     return f"<div class='turn-score'{attr}>{''.join(parts)}</div>"
+
+
+def turn_breakdown(scored: list[tuple[str, TurnScore]], lang: str) -> str:
+    """Every scored trainee turn of a finished call, in order: what was said, its badges, critical errors,
+    review flags and tips — what the trainee saw turn by turn in practice mode (and did not see in exam
+    mode), kept below the scorecard so a whole call can be gone over after hanging up."""
+    if not scored:
+        return ""
+    items = "".join(
+        f"<li class='turn-detail' data-turn='{n}'><blockquote>{_e(text)}</blockquote>"
+        f"{turn_badges(score, lang, turn=n, label=t(lang, 'rb_turn_n', n=n))}</li>"
+        for n, (text, score) in enumerate(scored, start=1))
+    return (f"<details class='turn-breakdown' open><summary>{_e(t(lang, 'rb_breakdown_title', n=len(scored)))}"
+            f"</summary><ol>{items}</ol></details>")
 
 
 def _badge(score: TurnScore, d: str, lang: str) -> str:
@@ -62,7 +80,7 @@ def _trend(value: float) -> str:
     return "↗" if value > 0.15 else "↘" if value < -0.15 else "→"
 
 
-def scorecard_panel(card: Scorecard | None, lang: str, texts: dict[int, str] | None = None) -> str:
+def scorecard_panel(card: Scorecard | None, lang: str) -> str:
     """The call's scorecard: means and trend per dimension, overall, pass/fail, critical errors."""
     if card is None:
         return ""

@@ -182,7 +182,7 @@ def export_command(
     verdict: Annotated[Optional[str], typer.Option("--verdict", help="pass, needs_work, fail or none")] = None,
     status: Annotated[Optional[str], typer.Option("--status", help="active, ended or interrupted")] = None,
     session: Annotated[Optional[list[str]], typer.Option("--session", help="Only this call id (repeat for several)")] = None,
-    sort: Annotated[str, typer.Option("--sort", help="date_desc, date_asc, overall_desc, overall_asc, critical_desc, trainee, scenario")] = "date_desc",
+    sort: Annotated[str, typer.Option("--sort", help="date_desc, date_asc, overall_desc, overall_asc, critical_desc, to_check_desc, trainee, scenario")] = "date_desc",
     language: Annotated[Optional[str], typer.Option("--language", help="Language of the CSV tips and the HTML: fr or en")] = None,
     data_dir: DataDirOpt = None, database_url: DatabaseOpt = None,
 ) -> None:

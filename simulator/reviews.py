@@ -31,7 +31,8 @@ from .violations import ViolationDecision, apply_decisions, apply_review_decisio
 DEFAULT_DIMENSIONS = ("empathy", "firmness", "clarity")
 VERDICTS = ("pass", "needs_work", "fail")
 Verdict = Literal["pass", "needs_work", "fail"]
-SortKey = Literal["date_desc", "date_asc", "overall_desc", "overall_asc", "trainee", "scenario", "critical_desc"]
+SortKey = Literal["date_desc", "date_asc", "overall_desc", "overall_asc", "trainee", "scenario", "critical_desc",
+                  "to_check_desc"]
 CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
 
@@ -400,6 +401,8 @@ class Reviews:
             return sorted(items, key=lambda s: (s.scenario_id, s.started_at))
         if key == "critical_desc":
             return sorted(items, key=lambda s: (len(s.scores.critical_errors), s.started_at), reverse=True)
+        if key == "to_check_desc":  # the calls with the most review flags nobody has decided yet
+            return sorted(items, key=lambda s: (len(s.scores.review_flags), s.started_at), reverse=True)
         return sorted(items, key=lambda s: s.started_at, reverse=True)
 
     def _summaries(self, rows: list[dict]) -> list[SessionSummary]:

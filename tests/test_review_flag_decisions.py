@@ -181,6 +181,10 @@ def test_the_review_table_finds_the_calls_with_flags_to_check(store):
     assert "To check" in english.columns and sorted(english["To check"]) == [1, 2]
     everything = table_rows(reviews.list_sessions(rita), reviews, "fr")
     assert sorted(everything["À vérifier"]) == [0] * (len(everyone) - 2) + [1, 2]
+    # « Plus de points à vérifier d'abord »: bruno's call (2), alice's (1), then the rest
+    most = table_rows(reviews.list_sessions(rita, SessionFilter(sort="to_check_desc")), reviews, "fr")
+    assert list(most["À vérifier"]) == [2, 1] + [0] * (len(everyone) - 2)
+    assert [s.id for s in reviews.list_sessions(rita, SessionFilter(sort="to_check_desc"))][:2] == [two.id, one.id]
 
     # decided, a flag is no longer to check: dismissed on alice's call, confirmed on one of bruno's two turns
     reviews.dismiss_violation(rita, one.id, one.agent_turns[1], RULE, "Relu : une mise en garde, pas une menace.")

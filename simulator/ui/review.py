@@ -141,7 +141,8 @@ def build_review_tab(sim: Simulator, demo: gr.Blocks) -> None:
         f_to_check = gr.Dropdown([everyone, (t(lang, "to_check_yes"), "yes"), (t(lang, "to_check_no"), "no")],
                                  value="", label=t(lang, "filter_to_check"), elem_id="filter-to-check")
         f_sort = gr.Dropdown([(t(lang, f"sort_{k}"), k) for k in ("date_desc", "date_asc", "overall_desc", "overall_asc",
-                                                                    "critical_desc", "trainee", "scenario")],
+                                                                    "critical_desc", "to_check_desc", "trainee",
+                                                                    "scenario")],
                              value="date_desc", label=t(lang, "sort"), elem_id="filter-sort")
     filters = [f_trainee, f_scenario, f_from, f_to, f_outcome, f_result, f_critical, f_verdict, f_sort, f_to_check]
     count = gr.Markdown("", elem_id="sessions-count")

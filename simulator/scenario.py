@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -282,12 +283,15 @@ def _format_error(path: Path, tree: Any, err: dict) -> str:
 
 
 _yaml = YAML(typ="rt")
+_yaml_lock = threading.Lock()  # a ruamel YAML object keeps its parser's state: one load at a time (the app's
+# handlers run in threads, as in rubric/loader.py)
 
 
 def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
     """Validate one scenario; raise ScenarioError with every problem found."""
     try:
-        tree = _yaml.load(text)
+        with _yaml_lock:
+            tree = _yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

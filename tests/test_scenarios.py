@@ -130,3 +130,17 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert "cannot read the file" in info.value.problems[0]
+
+
+def test_scenario_files_parse_from_several_threads_at_once():
+    """The app's handlers run in threads (the scenarios tab checks a draft while another user reloads): one
+    shared ruamel parser read by two threads at once mixed their files up, as it did for rubric files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from simulator.settings import PROJECT_ROOT
+
+    paths = sorted((PROJECT_ROOT / "scenarios").glob("*.yaml")) * 4
+    texts = [p.read_text(encoding="utf-8") for p in paths]
+    with ThreadPoolExecutor(4) as pool:
+        parsed = list(pool.map(parse_scenario_text, texts, paths))
+    assert [s.id for s in parsed] == [parse_scenario_text(t, p).id for t, p in zip(texts, paths)]

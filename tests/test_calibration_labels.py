@@ -299,3 +299,31 @@ def test_fifth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
     records = _read(FIFTH)
     copy = _write(tmp_path / "fifth_tune.csv", [{**rec, "split": "tune"} for rec in records])
     assert check_labels.check(copy, tune_only=True).ok
+
+
+SIXTH = ROOT / "calibration" / "fr_turns_sixth.csv"
+
+
+def test_sixth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
+    rows, cats = _blind_set(SIXTH, "s", 400, (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH))
+    assert all(cats[c] >= 22 for c in check_labels.CATEGORIES), cats
+    assert all(cats[c] >= 32 for c in ("threat", "false_legal", "pressure", "insult", "disclosure_missing")), cats
+    hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 90 and not any(r.violations for r in hard_negatives)
+    assert sum(r.kind == "gaming" for r in rows) >= 14
+    for dim in check_labels.DIMENSIONS:
+        levels = Counter(r.scores[dim] for r in rows)
+        assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
+    # The stored split is the guide's rule: strata (kind, rarest category in this file, hard negative),
+    # every second row of a stratum in id order is held out.
+    order = {c: i for i, c in enumerate(check_labels.CATEGORIES)}
+    rarest = lambda r: min(r.violations, key=lambda c: (cats[c], order[c])) if r.violations else "-"
+    position: Counter = Counter()
+    for r in sorted(rows, key=lambda r: r.id):
+        stratum = (r.kind, rarest(r), r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX))
+        assert r.split == ("holdout" if position[stratum] % 2 == 1 else "tune"), r.id
+        position[stratum] += 1
+    # With every row set to tune it is a valid supplementary file too.
+    records = _read(SIXTH)
+    copy = _write(tmp_path / "sixth_tune.csv", [{**rec, "split": "tune"} for rec in records])
+    assert check_labels.check(copy, tune_only=True).ok

@@ -327,3 +327,38 @@ def test_sixth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
     records = _read(SIXTH)
     copy = _write(tmp_path / "sixth_tune.csv", [{**rec, "split": "tune"} for rec in records])
     assert check_labels.check(copy, tune_only=True).ok
+
+
+TRAIN_C = ROOT / "calibration" / "fr_turns_train_c.csv"
+
+
+def _normalised(text: str) -> str:
+    """Case, punctuation and spacing do not make a turn new."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
+def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
+    # A training-only file: every row is tune, so _blind_set's holdout rule does not apply; the same checks
+    # are made with --tune-only, and turns are compared after normalising case, punctuation and spacing.
+    report = check_labels.check(TRAIN_C, tune_only=True)
+    assert report.ok, report.problems
+    rows = report.rows
+    assert len(rows) == 400 and all(r.id.startswith("c") for r in rows)
+    assert [r.id for r in rows] == [f"c{i:03d}" for i in range(1, 401)]
+    assert all(r.split == "tune" for r in rows)
+    seen = set()
+    for other in (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH):
+        seen |= {_normalised(r.agent_text) for r in
+                 check_labels.check(other, tune_only=other in (EXTRA, TRAIN_A, TRAIN_B)).rows}
+    assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
+    cats = Counter(c for r in rows for c in r.violations)
+    assert all(cats[c] >= 30 for c in check_labels.CATEGORIES), cats
+    assert all(cats[c] >= 45 for c in ("threat", "insult", "pressure", "false_legal", "disclosure_missing")), cats
+    assert 0.55 <= sum(bool(r.violations) for r in rows) / len(rows) <= 0.65
+    hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 110 and not any(r.violations for r in hard_negatives)
+    assert all(r.kind in ("good", "borderline") for r in hard_negatives)
+    assert sum(r.kind == "gaming" for r in rows) >= 15
+    for dim in check_labels.DIMENSIONS:
+        levels = Counter(r.scores[dim] for r in rows)
+        assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)

@@ -227,15 +227,19 @@ def test_tune_only_file_rejects_holdout_rows_and_repeats_of_the_main_file(tmp_pa
 FRESH = ROOT / "calibration" / "fr_turns_fresh.csv"
 
 
-def _blind_set(path, prefix, at_least, others):
+def _blind_set(path, prefix, at_least, others, tune_only=False):
     """A blind labeller's file: passes the checker, holds about half aside, every category present, no turn
-    of the other sets; returns its rows and category counts."""
-    report = check_labels.check(path)
+    of the other sets; returns its rows and category counts. ``tune_only``: a training-only file (every row
+    tune, checked with ``--tune-only``) instead of a half-held-aside one."""
+    report = check_labels.check(path, tune_only=tune_only)
     assert report.ok, report.problems
     rows = report.rows
     assert len(rows) >= at_least and all(r.id.startswith(prefix) for r in rows)
     holdout = [r for r in rows if r.split == "holdout"]
-    assert 0.4 <= len(holdout) / len(rows) <= 0.5
+    if tune_only:
+        assert not holdout
+    else:
+        assert 0.4 <= len(holdout) / len(rows) <= 0.5
     seen = set()
     for other in others:
         seen |= {r.agent_text.strip() for r in check_labels.check(other, tune_only=other == EXTRA).rows}
@@ -347,7 +351,7 @@ def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
     assert [r.id for r in rows] == [f"c{i:03d}" for i in range(1, 401)]
     assert all(r.split == "tune" for r in rows)
     seen = set()
-    for other in (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH):
+    for other in (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH):
         seen |= {_normalised(r.agent_text) for r in
                  check_labels.check(other, tune_only=other in (EXTRA, TRAIN_A, TRAIN_B)).rows}
     assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
@@ -362,3 +366,31 @@ def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
     for dim in check_labels.DIMENSIONS:
         levels = Counter(r.scores[dim] for r in rows)
         assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
+
+
+TRAIN_D = ROOT / "calibration" / "fr_turns_train_d.csv"
+
+
+def test_training_file_d_passes_and_shares_nothing_with_the_other_sets():
+    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C)
+    rows, cats = _blind_set(TRAIN_D, "d", 400, others, tune_only=True)
+    assert len(rows) == 400 and {r.id for r in rows} == {f"d{i:03d}" for i in range(1, 401)}
+    assert all(r.split == "tune" for r in rows)
+    assert all(cats[c] >= 30 for c in check_labels.CATEGORIES), cats
+    assert all(cats[c] >= 45 for c in ("false_legal", "threat", "pressure", "false_authority",
+                                       "disclosure_missing")), cats
+    with_category = [r for r in rows if r.violations]
+    assert 0.55 <= len(with_category) / len(rows) <= 0.65
+    hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
+    assert len(hard_negatives) >= 110 and not any(r.violations for r in hard_negatives)
+    assert all(r.kind in ("good", "borderline") for r in hard_negatives)
+    assert sum(r.kind == "gaming" for r in rows) >= 15
+    for dim in check_labels.DIMENSIONS:
+        levels = Counter(r.scores[dim] for r in rows)
+        assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
+    # No turn repeats another file's (nor another of its own) after normalising case, punctuation and spacing.
+    seen = set()
+    for other in others:
+        seen |= {_normalised(r.agent_text) for r in check_labels.check(other, tune_only=other == EXTRA).rows}
+    assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
+    assert len({_normalised(r.agent_text) for r in rows}) == len(rows)

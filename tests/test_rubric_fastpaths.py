@@ -19,8 +19,10 @@ from simulator.rubric import detectors as D
 from simulator.rubric import matcher
 from simulator.rubric import text as T
 from simulator.rubric.loader import resolve_rubric
-from simulator.rubric.scorer import (_CONTENT_WORD, _NEGATION, _NOT_NEGATING, _NOT_NEGATING_HINTS, _STOP, Scorer,
-                                     _echo_by_char, _negated, _negated_plain, _stem, echo_spans)
+from simulator.rubric.scorer import (_ASKWORD, _ASKWORD_SEARCH, _CONTENT_WORD, _NEGATION, _NOT_NEGATING,
+                                     _NOT_NEGATING_HINTS, _OPTION, _OPTION_SEARCH, _STOP, Scorer, _at_least,
+                                     _echo_by_char, _negated, _negated_plain, _sentence_of, _sentence_of_plain,
+                                     _stem, echo_spans)
 from simulator.rubric.gate import searcher
 from tests import rubric_golden
 
@@ -337,3 +339,23 @@ def test_not_negating_matches_hold_a_hint():
             found += 1
             assert any(hint in m.group() for hint in _NOT_NEGATING_HINTS), m.group()
     assert found > 500
+
+
+def test_sentence_and_question_counts_equal_their_plain_versions():
+    """`_sentence_of` (the last boundary by `rfind`) and `_at_least` (the option and question words of a question,
+    rewritten searches that stop once enough are found) answer as the first versions did."""
+    rng = random.Random(8)
+    words = ["ou", "or", "quand", "combien", "comment", "pourquoi", "quel", "quelle", "when", "how", "why", "which",
+             "what", "oui", "pour", "quelque", "ouvert", ".", "?", "!", "\n", "vous", "payez", "ou?", "-or-", "d ou"]
+    texts = [T.fold(text) for text in TEXTS]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 16))) for _ in range(400)]
+    counted = 0
+    for folded in texts:
+        for start in range(len(folded) + 1):
+            end = min(len(folded), start + rng.randint(0, 6))
+            assert _sentence_of(folded, start, end) == _sentence_of_plain(folded, start, end), (folded, start, end)
+        for n in (1, 2, 3, 4):
+            assert _at_least(_OPTION_SEARCH, folded, n) == (len(_OPTION.findall(folded)) >= n), (folded, n)
+            assert _at_least(_ASKWORD_SEARCH, folded, n) == (len(_ASKWORD.findall(folded)) >= n), (folded, n)
+        counted += len(_OPTION.findall(folded)) >= 2 and len(_ASKWORD.findall(folded)) >= 3
+    assert counted > 20

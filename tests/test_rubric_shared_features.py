@@ -90,29 +90,6 @@ def test_the_joint_table_gives_each_shipped_model_its_own_values_to_the_last_bit
             assert joint.values(rows, 1) == second.decisions(folded, debtor_folded)
 
 
-def test_every_column_in_one_pass_equals_each_model_in_turn():
-    """`decisions_all` adds every model's columns in one pass, in 64-bit integers, when the turn's rows cannot
-    overflow them (`max_rows`), else each model in turn in Python integers: the same values to the last bit."""
-    violations = json.loads(VIOLATIONS.read_text(encoding="utf-8"))
-    scores = json.loads(SCORES.read_text(encoding="utf-8"))
-    n = len(scores["dimensions"])
-    tables = routes(violations["vocabulary"], violations["bias"], scaled_scores(scores), [0.0] * n,
-                    violations["features"])
-    packed = [joint for joint, _a, _b in tables.values() if joint.packed]
-    assert packed
-    for joint in packed:
-        assert joint.max_rows > 10_000  # the shipped models: any turn takes the one-pass route
-        limit = joint.max_rows
-        for agent, debtor in turns(step=5):
-            folded, debtor_folded = fold(agent), fold(debtor)
-            one_pass = joint.decisions_all(folded, debtor_folded)
-            joint.max_rows = 0  # as if the rows could overflow: each model in turn
-            try:
-                assert joint.decisions_all(folded, debtor_folded) == one_pass, agent
-            finally:
-                joint.max_rows = limit
-
-
 def test_features_only_one_model_knows_add_nothing_to_the_other():
     """A model lacking every feature of a text scores it its bias (as its own table, which finds no row),
     whatever the other model finds there; a feature in both counts in both."""

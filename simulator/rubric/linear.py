@@ -223,10 +223,6 @@ class LinearTable:
         self.said = IntTable({stem_code(s): (row,) for s, row in said.items() if use and _reachable(s, stem)})
         self.partners = vec[i32](partners if use else [])
         self.data = vec[i32](raw if use else [])
-        # the largest |idf × weight| or idf² a row can add: a turn of fewer than `max_rows` rows adds
-        # its columns in 64-bit integers (`_packed_values_all`) without overflow
-        top = max((abs(v) for v in raw), default=0)
-        self.max_rows: i64 = (2 ** 63 - 1) // (top * top or 1)
 
     # --- the features of a text -----------------------------------------------------------------------------
     def rows(self, folded: str, debtor_folded: str = "", start: int = 0, end: int = -1) -> list[int]:
@@ -314,8 +310,6 @@ class LinearTable:
         out: list[list[float]] = []
         if self.packed:
             packed_rows = self._packed_rows(folded, debtor_folded, 0, len(folded))
-            if len(packed_rows) < self.max_rows:
-                return self._packed_values_all(packed_rows)
             for g in range(len(self.starts)):
                 out.append(self._packed_values(packed_rows, g))
         else:
@@ -352,37 +346,6 @@ class LinearTable:
                 base = r * width + start
                 total += i64(data[base]) * i64(data[base + c])
             out.append(bias[c - 1] + float(total) / scale)
-        return out
-
-    def _packed_values_all(self, rows: vec[i64]) -> list[list[float]]:
-        """`[self._packed_values(rows, g) for g in models]`, every column of every model added in one pass over
-        the rows (each row read once), in 64-bit integers (the caller checks that the rows cannot overflow
-        them: `max_rows`): the same whole numbers, so the same values."""
-        width = self.width
-        data = self.data
-        sums = vec[i64]([0] * width)
-        for r in rows:
-            base = r * width
-            for g in range(len(self.starts)):
-                first: i64 = base + self.starts[g]
-                idf = i64(data[first])
-                at: i64 = first - base
-                sums[at] += idf * idf
-                for c in range(1, 1 + self.counts[g]):
-                    sums[at + c] += idf * i64(data[first + c])
-        out: list[list[float]] = []
-        for g in range(len(self.starts)):
-            bias = self.biases[g]
-            start: i64 = self.starts[g]
-            norm = sums[start]
-            if len(rows) == 0 or norm == 0:  # none of the model's features (only another model's)
-                out.append(list(bias))
-                continue
-            scale = self.scale * math.sqrt(float(norm))
-            values: list[float] = []
-            for c in range(1, 1 + self.counts[g]):
-                values.append(bias[c - 1] + float(sums[start + c]) / scale)
-            out.append(values)
         return out
 
     def _plain_values(self, rows: list[int], model: int) -> list[float]:

@@ -19,7 +19,11 @@ from simulator.rubric import detectors as D
 from simulator.rubric import matcher
 from simulator.rubric import text as T
 from simulator.rubric.loader import resolve_rubric
-from simulator.rubric.scorer import _CONTENT_WORD, _STOP, Scorer, _echo_by_char, _stem, echo_spans
+from simulator.rubric.scorer import (_ASKWORD, _ASKWORD_SEARCH, _CONTENT_WORD, _NEGATION, _NOT_NEGATING,
+                                     _NOT_NEGATING_HINTS, _OPTION, _OPTION_SEARCH, _STOP, Scorer, _at_least,
+                                     _echo_by_char, _negated, _negated_plain, _sentence_of, _sentence_of_plain,
+                                     _stem, echo_spans)
+from simulator.rubric.gate import searcher
 from tests import rubric_golden
 
 
@@ -294,3 +298,64 @@ def test_probe_is_the_same_once_its_word_tables_are_full(monkeypatch):
     probe = scorer.probe(text)
     assert (probe.hits, probe.found) == (expected.hits, expected.found)
     assert "facture" not in index._lits_by_word  # not kept: the bound holds
+
+
+# phrases around a negation: clause breaks (signs and words), conditions, words that only look like negations
+_NEGATION_PHRASES = [
+    "n oubliez pas", "n hesitez surtout pas", "ne manquez pas", "sans oublier", "rien ne vous empeche",
+    "ne nous empechent pas", "on ne vous demande que", "n est que pas", "don t forget", "mais", "sinon", "or",
+    "alors", "donc", "but", "then", "else", "otherwise", "si", "s il", "s  ils", "tant que", "a moins", "if",
+    "unless", "as long as", "ne", "n", "pas", "jamais", "aucun", "not", "never", "no", "cannot", "won t",
+    "vous", "payez", "poursuites", ",", ";", ":", ".", "!", "?", "\n", "\t", "\xa0", "mais,", "orage",
+    "donc.", "quelque", "que", "empeche", "ordre",
+]
+
+
+def test_negation_window_equals_its_plain_version():
+    """`_negated` (rewritten searches, last clause break by `rfind`, `_NOT_NEGATING` behind its hints) answers as
+    the first version does at every position of the corpus texts and of texts made of negation phrases."""
+    rng = random.Random(5)
+    texts = [T.fold(text) for text in TEXTS]
+    texts += [" ".join(rng.choice(_NEGATION_PHRASES) for _ in range(rng.randint(1, 14))) for _ in range(400)]
+    checked = negated = 0
+    for lang, negation in _NEGATION.items():
+        search = searcher(negation.pattern)
+        for folded in texts:
+            for start in range(len(folded) + 1):
+                plain = _negated_plain(folded, start, negation)
+                assert _negated(folded, start, search) == plain, (lang, folded, start)
+                checked += 1
+                negated += plain
+    assert negated > 1000 and checked - negated > 1000  # both answers were exercised
+
+
+def test_not_negating_matches_hold_a_hint():
+    """Every match of `_NOT_NEGATING` holds one of `_NOT_NEGATING_HINTS` (`_negated` skips it otherwise)."""
+    rng = random.Random(6)
+    found = 0
+    for _ in range(3000):
+        text = " ".join(rng.choice(_NEGATION_PHRASES) for _ in range(rng.randint(1, 8)))
+        for m in _NOT_NEGATING.finditer(text):
+            found += 1
+            assert any(hint in m.group() for hint in _NOT_NEGATING_HINTS), m.group()
+    assert found > 500
+
+
+def test_sentence_and_question_counts_equal_their_plain_versions():
+    """`_sentence_of` (the last boundary by `rfind`) and `_at_least` (the option and question words of a question,
+    rewritten searches that stop once enough are found) answer as the first versions did."""
+    rng = random.Random(8)
+    words = ["ou", "or", "quand", "combien", "comment", "pourquoi", "quel", "quelle", "when", "how", "why", "which",
+             "what", "oui", "pour", "quelque", "ouvert", ".", "?", "!", "\n", "vous", "payez", "ou?", "-or-", "d ou"]
+    texts = [T.fold(text) for text in TEXTS]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 16))) for _ in range(400)]
+    counted = 0
+    for folded in texts:
+        for start in range(len(folded) + 1):
+            end = min(len(folded), start + rng.randint(0, 6))
+            assert _sentence_of(folded, start, end) == _sentence_of_plain(folded, start, end), (folded, start, end)
+        for n in (1, 2, 3, 4):
+            assert _at_least(_OPTION_SEARCH, folded, n) == (len(_OPTION.findall(folded)) >= n), (folded, n)
+            assert _at_least(_ASKWORD_SEARCH, folded, n) == (len(_ASKWORD.findall(folded)) >= n), (folded, n)
+        counted += len(_OPTION.findall(folded)) >= 2 and len(_ASKWORD.findall(folded)) >= 3
+    assert counted > 20

@@ -433,11 +433,14 @@ def _part_spans(part: _Part, text: str, first: re.Match[str], mask: int) -> list
     if (again is not None and len(again) == 1 and (s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"))
             and text.find(next(iter(again)), max(e, s + 1)) == -1):
         return [(s, e)]  # a match at a word start, and no literal left for another: just this one
-    # a further match needs one of the first set's literals further on: those the text holds
+    # a further match needs one of the first set's literals further on: those the text holds (without the gate
+    # literals' mask, all of them: `_left` looks each up from where the search goes on, and a literal the text does
+    # not hold is found nowhere, so its answers are the same; building the subset first costs a scan per literal)
+    needs: AbstractSet[str] | None
     if again is None:
         needs = None
     elif mask == -1:
-        needs = {lit for lit in again if lit in text}
+        needs = again
     else:
         needs = {lit for lit, bit in part.again_bits if mask & bit}
     return bounded(part.regex, text, 0, len(text), first, needs, group)

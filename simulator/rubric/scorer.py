@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import operator
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
@@ -306,7 +306,18 @@ _NOT_NEGATING: Final = re.compile(
     r"|(?<!\w)don\s+t\s+forget(?!\w)")
 _CLAUSE_BREAK: Final = re.compile(r"[,;:.!?\n]|(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)")
 _CONDITION: Final = re.compile(r"(?<!\w)(?:si|s\s+il|s\s+ils|tant\s+que|a\s+moins|if|unless|as\s+long\s+as)(?!\w)")
+# the same, searched faster (`_negated`; same matches: gate.searcher)
+_BREAK_SIGNS: Final = ",;:.!?\n"
+_BREAK_WORDS: Final = r"(?<!\w)(?:sinon|mais|alors|donc|or|otherwise|but|then|else)(?!\w)"
+assert _CLAUSE_BREAK.pattern == f"[{_BREAK_SIGNS}]|{_BREAK_WORDS}".replace("\n", "\\n"), "keep the parts in step"
+_BREAK_WORD_SEARCH: Final = searcher(_BREAK_WORDS)
+_CONDITION_SEARCH: Final = searcher(_CONDITION.pattern)
+# every match of `_NOT_NEGATING` holds one of these (each alternative names one: "oubliez", "hesite",
+# "empeche", "que", "forget"…)
+_NOT_NEGATING_HINTS: Final = ("oubli", "hesit", "manqu", "tard", "omett", "neglig", "empech", "que", "forget")
 _SENTENCE_BOUNDARY: Final = re.compile(r"[.!?\n]")
+_SENTENCE_SIGNS: Final = ".!?\n"  # (the characters of `_SENTENCE_BOUNDARY`)
+_START_END: Final = operator.attrgetter("start", "end")  # (an evidence's sort key)
 _HOSTILE_CATEGORIES: Final = ("threat", "insult")
 
 
@@ -451,6 +462,7 @@ class Scorer:
                              id(st.regex) if st.regex is not None else 0,
                              st.regex is not None and st.regex.rest is not None) for st in self.stages]
         self.negation = _NEGATION.get(lang, _NEGATION["en"])
+        self.negation_search: tuple[re.Pattern[str], int] = searcher(self.negation.pattern)
         self.builtin: dict[str, _Re] = {}
         for name, patterns in (("date", detectors.DATE_PATTERNS), ("instalments", detectors.INSTALMENT_PATTERNS)):
             compiled_builtin = _compile(patterns)
@@ -548,27 +560,36 @@ class _Turn:
         return self._words
 
 
-@dataclass
 class ScoringSession:
-    scorer: Scorer
-    segment: str | None = None
-    disclosed: bool | set[str] = False
-    # False when what the debtor said is unknown (a line scored with no call around it): context-dependent
-    # indicators then count as in context instead of being discounted
-    context_known: bool = True
-    cues: list[str] = field(default_factory=list)
-    debtor_folded: str = ""
-    history: list[_Turn] = field(default_factory=list)
-    satisfied: set[str] = field(default_factory=set)
-    reported: set[str] = field(default_factory=set)
-    stages_covered: list[str] = field(default_factory=list)
-    scores: list[TurnScore] = field(default_factory=list)
+    """A call being scored (`Scorer.session`). A plain class with its own `__init__`, not a dataclass: compiled,
+    creating one is a C function (a dataclass's generated `__init__` stays interpreted)."""
 
-    def __post_init__(self):
-        if self.disclosed is True:
-            self.satisfied = set(self.scorer._required_ids)
-        elif self.disclosed:
-            self.satisfied = set(self.disclosed)
+    def __init__(self, scorer: Scorer, segment: str | None = None, disclosed: bool | set[str] = False,
+                 context_known: bool = True, cues: list[str] | None = None, debtor_folded: str = "",
+                 history: list[_Turn] | None = None, satisfied: set[str] | None = None,
+                 reported: set[str] | None = None, stages_covered: list[str] | None = None,
+                 scores: list[TurnScore] | None = None) -> None:
+        self.scorer = scorer
+        self.segment = segment
+        self.disclosed = disclosed
+        # False when what the debtor said is unknown (a line scored with no call around it): context-dependent
+        # indicators then count as in context instead of being discounted
+        self.context_known = context_known
+        self.cues: list[str] = [] if cues is None else cues
+        self.debtor_folded = debtor_folded
+        self.history: list[_Turn] = [] if history is None else history
+        self.satisfied: set[str] = set() if satisfied is None else satisfied
+        self.reported: set[str] = set() if reported is None else reported
+        self.stages_covered: list[str] = [] if stages_covered is None else stages_covered
+        self.scores: list[TurnScore] = [] if scores is None else scores
+        if disclosed is True:
+            self.satisfied = set(scorer._required_ids)
+        elif disclosed:
+            self.satisfied = set(disclosed)
+
+    def __repr__(self) -> str:
+        return (f"ScoringSession(scorer={self.scorer!r}, segment={self.segment!r}, disclosed={self.disclosed!r}, "
+                f"context_known={self.context_known!r}, turns={len(self.scores)})")
 
     def hear(self, debtor_text: str) -> list[str]:
         """The debtor spoke: remember the cues (and the words) of their last turn."""
@@ -599,7 +620,9 @@ class ScoringSession:
 
 
 # --- scoring ---------------------------------------------------------------------------------------------
-def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
+def _negated_plain(folded: str, start: int, negation: re.Pattern) -> bool:
+    """Whether a negation governs the match starting at `start` (the first version: `_negated` gives the same
+    answer faster; tests/test_rubric_fastpaths.py compares them)."""
     window_start = max(0, start - 45)
     window = folded[window_start:start]
     if window_start and folded[window_start - 1].isalnum():
@@ -614,15 +637,76 @@ def _negated(folded: str, start: int, negation: re.Pattern) -> bool:
     return bool(negation.search(window))
 
 
-def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
+def _negated(folded: str, start: int, negation: tuple[re.Pattern, int]) -> bool:
+    """`_negated_plain` with `negation` as `searcher` rewrites it, and the same steps done faster:
+    - the last clause break: `_CLAUSE_BREAK`'s possible matches never overlap (a sign, or a whole word between
+      two non-word characters), so `finditer` finds every one and the last ends furthest: the last sign by
+      `rfind`, then the last break word after it;
+    - `_CONDITION` and the negation searched in their rewritten form (same match or none: `searcher`);
+    - `_NOT_NEGATING` run only when the window holds one of the words every match of it holds."""
+    window_start = max(0, start - 45)
+    window = folded[window_start:start]
+    if window_start and folded[window_start - 1].isalnum():
+        window = window.partition(" ")[2]  # the window cut a word ("o|n va voir"): drop its tail, not a negation
+    cut = 0
+    for sign in _BREAK_SIGNS:
+        at = window.rfind(sign) + 1
+        if at > cut:
+            cut = at
+    regex, group = _BREAK_WORD_SEARCH
+    m = regex.search(window, cut)
+    while m is not None:
+        cut = m.end(group)
+        m = regex.search(window, cut)
+    if cut:
+        window = window[cut:]
+    if _CONDITION_SEARCH[0].search(window) is not None:
+        return False  # "si vous ne payez pas, …": the negation belongs to the condition
+    if "n" in window:  # cheap pre-check before removing the words that only look like negations
+        for hint in _NOT_NEGATING_HINTS:
+            if hint in window:
+                window = _NOT_NEGATING.sub(" ", window)
+                break
+    return negation[0].search(window) is not None
+
+
+def _sentence_of_plain(folded: str, start: int, end: int) -> tuple[int, int]:
+    """The sentence around folded[start:end] (the first version: `_sentence_of` gives the same, faster)."""
     left = max((m.end() for m in _SENTENCE_BOUNDARY.finditer(folded, 0, start)), default=0)
     m = _SENTENCE_BOUNDARY.search(folded, end)
     return left, (m.start() if m else len(folded))
 
 
+def _sentence_of(folded: str, start: int, end: int) -> tuple[int, int]:
+    """`_sentence_of_plain`: a boundary is one character, so the last one before `start` is found by `rfind`."""
+    left = 0
+    for sign in _SENTENCE_SIGNS:
+        at = folded.rfind(sign, 0, start) + 1
+        if at > left:
+            left = at
+    m = _SENTENCE_BOUNDARY.search(folded, end)
+    return left, (m.start() if m else len(folded))
+
+
+def _at_least(search: tuple[re.Pattern[str], int], text: str, n: int) -> bool:
+    """Whether `finditer_spans(search, text)` (the matches of the pattern `searcher` rewrote) has `n` or more."""
+    regex, group = search
+    found = 0
+    m = regex.search(text)
+    while m is not None:
+        found += 1
+        if found >= n:
+            return True
+        e = m.end(group)
+        m = regex.search(text, e if e > m.start(group) else e + 1)
+    return False
+
+
 _SMALL_COUNT: Final = re.compile(r"\b[01]\b")
 _OPTION: Final = re.compile(r"(?<!\w)(?:ou|or)(?!\w)")
 _ASKWORD: Final = re.compile(r"(?<!\w)(?:quand|combien|comment|pourquoi|quel|quelle|when|how|why|which|what)(?!\w)")
+_OPTION_SEARCH: Final = searcher(_OPTION.pattern)  # (same matches, found faster: gate.searcher)
+_ASKWORD_SEARCH: Final = searcher(_ASKWORD.pattern)
 _FRAGMENT_EDGE: Final = set(",;:.!?\n")
 
 
@@ -799,7 +883,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
             if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
                 continue
             for start, end in rule.regex.spans(probe):
-                if rule.negatable and _negated(folded, start, scorer.negation):
+                if rule.negatable and _negated(folded, start, scorer.negation_search):
                     continue
                 if rule.unless is not None or rule.near:
                     s, e = _sentence_of(folded, start, end)
@@ -1128,12 +1212,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         notes.append(f"clarity −{penalty:g}: {n_q} questions in one turn (ask one at a time)")
     for qs, qe in questions:
         question = folded[qs:qe]
-        if c.options_penalty and len(_OPTION.findall(question)) >= 2:
+        if c.options_penalty and _at_least(_OPTION_SEARCH, question, 2):  # (= len(_OPTION.findall(question)) >= 2)
             neg["clarity"] += c.options_penalty
             flags.many_questions = True
             notes.append(f"clarity −{c.options_penalty:g}: three options or more in one question")
             break
-        if c.stacked_penalty and len(_ASKWORD.findall(question)) >= 3:
+        if c.stacked_penalty and _at_least(_ASKWORD_SEARCH, question, 3):
             neg["clarity"] += c.stacked_penalty
             flags.many_questions = True
             notes.append(f"clarity −{c.stacked_penalty:g}: several questions stacked in one")
@@ -1225,11 +1309,12 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         raw[cap.dimension] = min(raw[cap.dimension], cap.cap)
     scores = {d: _round(raw[d]) for d in DIMENSIONS}
     raw_out = {d: _round2(raw[d]) for d in DIMENSIONS}
+    mean_words = round(asl, 1)  # (the calibration's measure and the metrics' figure)
     rules_scores: dict[str, int] | None = None
     if scorer.calibration is not None:  # scores calibrated on human labels; the caps still hold (calibrated.py)
         rules_scores = scores
         scores = _calibrated(scorer.calibration, folded, session.debtor_folded, scores, raw_out, caps, flags,
-                             n_words, sents, round(asl, 1), n_q, read.value if read is not None else None, notes,
+                             n_words, sents, mean_words, n_q, read.value if read is not None else None, notes,
                              in_context, word_values[1] if word_values is not None else None)
 
     # stage
@@ -1267,14 +1352,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     session.history.append(_Turn(fired, phrases, ws, word_set))
-    evidence.sort(key=lambda e: (e.start, e.end))
+    if len(evidence) > 1:
+        evidence.sort(key=_START_END)
     # every part was built and checked above: skip pydantic's re-validation (the scorer's hot path); the keys
     # in TurnScore's field order (the order of the JSON)
     return score_from({
         "rubric": scorer.ref, "language": lang, "scores": scores, "raw": raw_out, "rules": rules_scores,
         "evidence": evidence, "tips": tips, "violations": violations, "review": review, "stage": stage, "stages": stages,
         "debtor_cues": list(session.cues), "flags": flags, "caps": caps, "notes": notes,
-        "metrics": Metrics(n_words, sents, round(asl, 1), n_q, round(ratio, 2),
+        "metrics": Metrics(n_words, sents, mean_words, n_q, round(ratio, 2),
                            {"method": read.method, "value": read.value} if read else None),
         "scoring": "lexical", "lexical": None, "judge": None,
     })

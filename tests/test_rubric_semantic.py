@@ -306,10 +306,12 @@ def test_the_embedder_gives_the_vectors_the_model_was_trained_on(real_detector):
 
 @pytest.mark.embedded
 async def test_the_real_detector_hears_a_threat_the_words_do_not_name(real_detector):
+    # the phrase rules do not flag it; the words alone (the lexical detector, retrained in session 14 on more
+    # veiled threats) at most ask a reviewer to check it; with the meaning it is a critical error
     _, _, rules_turn = await _score(None, THREAT)
-    assert "threat" not in {v.category for v in rules_turn.violations} | {v.category for v in rules_turn.review}
+    assert "threat" not in {v.category for v in rules_turn.violations}
     _, _, turn = await _score(real_detector, THREAT)
-    assert "threat" in {v.category for v in turn.violations} | {v.category for v in turn.review}
+    assert "threat" in {v.category for v in turn.violations}
     _, _, polite = await _score(real_detector, POLITE)
     assert not polite.violations and not polite.review
     # a turn longer than the embedder's context is read piece by piece (no llama.cpp error); the threat alone

@@ -277,6 +277,22 @@ def test_fourth_file_passes_and_shares_nothing_with_the_other_sets():
         assert all(levels[level] >= 25 for level in check_labels.LEVELS), (dim, levels)
 
 
+def _assert_stored_split_and_tune_copy(path, rows, cats, tmp_path):
+    """A half-held-aside blind file: the stored split is the guide's rule — strata (kind, rarest category in
+    this file, hard negative), every second row of a stratum in id order is held out — and with every row set
+    to tune it is a valid supplementary file too."""
+    order = {c: i for i, c in enumerate(check_labels.CATEGORIES)}
+    rarest = lambda r: min(r.violations, key=lambda c: (cats[c], order[c])) if r.violations else "-"
+    position: Counter = Counter()
+    for r in sorted(rows, key=lambda r: r.id):
+        stratum = (r.kind, rarest(r), r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX))
+        assert r.split == ("holdout" if position[stratum] % 2 == 1 else "tune"), r.id
+        position[stratum] += 1
+    records = _read(path)
+    copy = _write(tmp_path / f"{path.stem}_tune.csv", [{**rec, "split": "tune"} for rec in records])
+    assert check_labels.check(copy, tune_only=True).ok
+
+
 # --- the fifth labeller's blind set (half held aside, to be measured once) ---------------------------
 FIFTH = ROOT / "calibration" / "fr_turns_fifth.csv"
 
@@ -290,19 +306,7 @@ def test_fifth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
     for dim in check_labels.DIMENSIONS:
         levels = Counter(r.scores[dim] for r in rows)
         assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
-    # The stored split is the guide's rule: strata (kind, rarest category in this file, hard negative),
-    # every second row of a stratum in id order is held out.
-    order = {c: i for i, c in enumerate(check_labels.CATEGORIES)}
-    rarest = lambda r: min(r.violations, key=lambda c: (cats[c], order[c])) if r.violations else "-"
-    position: Counter = Counter()
-    for r in sorted(rows, key=lambda r: r.id):
-        stratum = (r.kind, rarest(r), r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX))
-        assert r.split == ("holdout" if position[stratum] % 2 == 1 else "tune"), r.id
-        position[stratum] += 1
-    # With every row set to tune it is a valid supplementary file too.
-    records = _read(FIFTH)
-    copy = _write(tmp_path / "fifth_tune.csv", [{**rec, "split": "tune"} for rec in records])
-    assert check_labels.check(copy, tune_only=True).ok
+    _assert_stored_split_and_tune_copy(FIFTH, rows, cats, tmp_path)
 
 
 SIXTH = ROOT / "calibration" / "fr_turns_sixth.csv"
@@ -318,22 +322,11 @@ def test_sixth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
     for dim in check_labels.DIMENSIONS:
         levels = Counter(r.scores[dim] for r in rows)
         assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
-    # The stored split is the guide's rule: strata (kind, rarest category in this file, hard negative),
-    # every second row of a stratum in id order is held out.
-    order = {c: i for i, c in enumerate(check_labels.CATEGORIES)}
-    rarest = lambda r: min(r.violations, key=lambda c: (cats[c], order[c])) if r.violations else "-"
-    position: Counter = Counter()
-    for r in sorted(rows, key=lambda r: r.id):
-        stratum = (r.kind, rarest(r), r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX))
-        assert r.split == ("holdout" if position[stratum] % 2 == 1 else "tune"), r.id
-        position[stratum] += 1
-    # With every row set to tune it is a valid supplementary file too.
-    records = _read(SIXTH)
-    copy = _write(tmp_path / "sixth_tune.csv", [{**rec, "split": "tune"} for rec in records])
-    assert check_labels.check(copy, tune_only=True).ok
+    _assert_stored_split_and_tune_copy(SIXTH, rows, cats, tmp_path)
 
 
 TRAIN_C = ROOT / "calibration" / "fr_turns_train_c.csv"
+TRAIN_D = ROOT / "calibration" / "fr_turns_train_d.csv"
 
 
 def _normalised(text: str) -> str:
@@ -341,23 +334,21 @@ def _normalised(text: str) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
 
 
-def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
-    # A training-only file: every row is tune, so _blind_set's holdout rule does not apply; the same checks
-    # are made with --tune-only, and turns are compared after normalising case, punctuation and spacing.
-    report = check_labels.check(TRAIN_C, tune_only=True)
-    assert report.ok, report.problems
-    rows = report.rows
-    assert len(rows) == 400 and all(r.id.startswith("c") for r in rows)
-    assert [r.id for r in rows] == [f"c{i:03d}" for i in range(1, 401)]
+def _training_file(path, prefix, others, most):
+    """A training-only file of 400 rows (every row tune, checked with --tune-only): no turn repeats another
+    file's or another of its own after normalising case, punctuation and spacing; every category at least 30
+    times and the `most` ones 45; 55-65 % of rows with a category; at least 110 hard negatives (good or
+    borderline), 15 gaming turns, 20 of every level."""
+    rows, cats = _blind_set(path, prefix, 400, others, tune_only=True)
+    assert [r.id for r in rows] == [f"{prefix}{i:03d}" for i in range(1, 401)]
     assert all(r.split == "tune" for r in rows)
     seen = set()
-    for other in (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH):
-        seen |= {_normalised(r.agent_text) for r in
-                 check_labels.check(other, tune_only=other in (EXTRA, TRAIN_A, TRAIN_B)).rows}
+    for other in others:
+        seen |= {_normalised(r.agent_text) for r in check_labels.check(other, tune_only=other == EXTRA).rows}
     assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
-    cats = Counter(c for r in rows for c in r.violations)
+    assert len({_normalised(r.agent_text) for r in rows}) == len(rows)
     assert all(cats[c] >= 30 for c in check_labels.CATEGORIES), cats
-    assert all(cats[c] >= 45 for c in ("threat", "insult", "pressure", "false_legal", "disclosure_missing")), cats
+    assert all(cats[c] >= 45 for c in most), cats
     assert 0.55 <= sum(bool(r.violations) for r in rows) / len(rows) <= 0.65
     hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
     assert len(hard_negatives) >= 110 and not any(r.violations for r in hard_negatives)
@@ -368,29 +359,11 @@ def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
         assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
 
 
-TRAIN_D = ROOT / "calibration" / "fr_turns_train_d.csv"
+def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
+    _training_file(TRAIN_C, "c", (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH),
+                   ("threat", "insult", "pressure", "false_legal", "disclosure_missing"))
 
 
 def test_training_file_d_passes_and_shares_nothing_with_the_other_sets():
-    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C)
-    rows, cats = _blind_set(TRAIN_D, "d", 400, others, tune_only=True)
-    assert len(rows) == 400 and {r.id for r in rows} == {f"d{i:03d}" for i in range(1, 401)}
-    assert all(r.split == "tune" for r in rows)
-    assert all(cats[c] >= 30 for c in check_labels.CATEGORIES), cats
-    assert all(cats[c] >= 45 for c in ("false_legal", "threat", "pressure", "false_authority",
-                                       "disclosure_missing")), cats
-    with_category = [r for r in rows if r.violations]
-    assert 0.55 <= len(with_category) / len(rows) <= 0.65
-    hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
-    assert len(hard_negatives) >= 110 and not any(r.violations for r in hard_negatives)
-    assert all(r.kind in ("good", "borderline") for r in hard_negatives)
-    assert sum(r.kind == "gaming" for r in rows) >= 15
-    for dim in check_labels.DIMENSIONS:
-        levels = Counter(r.scores[dim] for r in rows)
-        assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
-    # No turn repeats another file's (nor another of its own) after normalising case, punctuation and spacing.
-    seen = set()
-    for other in others:
-        seen |= {_normalised(r.agent_text) for r in check_labels.check(other, tune_only=other == EXTRA).rows}
-    assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
-    assert len({_normalised(r.agent_text) for r in rows}) == len(rows)
+    _training_file(TRAIN_D, "d", (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C),
+                   ("false_legal", "threat", "pressure", "false_authority", "disclosure_missing"))

@@ -296,14 +296,9 @@ def train_semantic(
         _err("error: give --out PATH to write the model, or --cross-check to measure it")
         raise typer.Exit(2)
     try:
-        from .rubric.semantic import CATEGORIES
-        from .rubric.train import parse_thresholds
+        from .rubric.train_semantic import thresholds
 
-        review = {"*": 0.4, **parse_thresholds(review_at, "--review-at", CATEGORIES)}
-        critical = {"*": 0.6, **parse_thresholds(critical_at, "--critical-at", CATEGORIES)}
-        above = [c for c in ("*", *CATEGORIES) if review.get(c, review["*"]) > critical.get(c, critical["*"])]
-        if above:
-            raise SimulatorError(f"--review-at must not be above --critical-at ({', '.join(above)})")
+        review, critical = thresholds(review_at, critical_at)
     except SimulatorError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)

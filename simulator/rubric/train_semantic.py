@@ -22,7 +22,7 @@ from .embedder import Embedder
 from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
 from .semantic import CATEGORIES, DUE_ONLY, SemanticModel, SemanticRow, VectorCache, combined_probabilities, export, fit
 from .text import fold
-from .train import Counts, as_training, read_training_files, trained_on, tune_rows
+from .train import Counts, as_training, parse_thresholds, read_training_files, trained_on, tune_rows
 
 Progress = Callable[[int, int], None]
 
@@ -37,6 +37,19 @@ def vectors_for(rows: list[LabelledTurn], embedder: Embedder, cache_dir: Path,
 
 
 Thresholds = dict[str, float]  # by category, "*" for the others (`train.parse_thresholds`)
+REVIEW_AT = 0.4  # the defaults of `--review-at` and `--critical-at`
+CRITICAL_AT = 0.6
+
+
+def thresholds(review_values: list[str] | None, critical_values: list[str] | None) -> tuple[Thresholds, Thresholds]:
+    """The `--review-at` / `--critical-at` options (`0.4` or `disclosure_missing=0.5`, repeatable) as thresholds
+    by category; a review threshold above the critical one (for any category) is a SimulatorError naming them."""
+    review = {"*": REVIEW_AT, **parse_thresholds(review_values, "--review-at", CATEGORIES)}
+    critical = {"*": CRITICAL_AT, **parse_thresholds(critical_values, "--critical-at", CATEGORIES)}
+    above = [c for c in ("*", *CATEGORIES) if _at(review, c) > _at(critical, c)]
+    if above:
+        raise SimulatorError(f"--review-at must not be above --critical-at ({', '.join(above)})")
+    return review, critical
 
 
 def _at(thresholds: Thresholds, category: str) -> float:
@@ -57,7 +70,7 @@ def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language
         "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True},
         "trained_on": trained_on(files, rows),
     }
-    return export(mean, scale, models, embedder.spec, language, review_at or {"*": 0.4}, critical_at or {"*": 0.6},
+    return export(mean, scale, models, embedder.spec, language, review_at or {"*": REVIEW_AT}, critical_at or {"*": CRITICAL_AT},
                   info)
 
 
@@ -81,8 +94,8 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
     (trained on the same rows, its shipped settings) and the rules are measured on the same turns. The rules
     were tuned on these rows: their figures (and the policy's) are optimistic here. A missing disclosure is
     only heard where the rules say one is still due, as in a call."""
-    review_at = review_at or {"*": 0.4}
-    critical_at = critical_at or {"*": 0.6}
+    review_at = review_at or {"*": REVIEW_AT}
+    critical_at = critical_at or {"*": CRITICAL_AT}
     files, rows = read_training_files(paths)
     rows = tune_rows(rows)
     all_rows = vectors_for(rows, embedder, cache_dir, progress)

@@ -280,6 +280,7 @@ def train_semantic(
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
     layers: Annotated[int, typer.Option("--layers", min=1, help="Blocks of the embedded model kept for the vectors")] = 14,
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
+    neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
     review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (both detectors) from which a category is a review flag: 0.4, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
     critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean probability from which it is a critical error: 0.5, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
@@ -321,15 +322,16 @@ def train_semantic(
 
             rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
             typer.echo(format_cross_check(run_check(labels, embedder, cache_dir, rules_scorer, language, c,
-                                                    review, critical, progress)))
+                                                    review, critical, progress, neighbours)))
         if out is not None:
-            data = train(labels, embedder, cache_dir, language, c, review, critical, progress)
+            data = train(labels, embedder, cache_dir, language, c, review, critical, progress, neighbours)
             write_semantic(data, out)
             from .rubric.train import trained_counts
 
             rows, skipped = trained_counts(data)
+            kept = f", {rows} labelled turns kept to vote" if data.get("neighbours") else ""
             typer.echo(f"wrote {out}: {len(data['categories'])} categories on {layers}-block vectors, trained on "
-                       f"{rows} tune rows ({skipped} holdout rows skipped)")
+                       f"{rows} tune rows ({skipped} holdout rows skipped){kept}")
     except SimulatorError as exc:
         _fail(exc)
 

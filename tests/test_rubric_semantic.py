@@ -18,8 +18,8 @@ from simulator.rubric.embedder import EmbedderSpec
 from simulator.rubric.learned import LEARNABLE, sha256_of
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
-from simulator.rubric.semantic import (SemanticModel, SemanticRow, combined_probabilities, detector_for, export, fit,
-                                       load_semantic)
+from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, combined_probabilities, detector_for,
+                                       export, fit, fit_neighbours, load_semantic, write_semantic)
 from simulator.rubric.service import TurnScorer
 from simulator.rubric.text import fold
 from simulator.settings import PROJECT_ROOT, Settings
@@ -96,18 +96,19 @@ class _FakeDetector:
 
     cache = None
 
-    def __init__(self, probabilities=None, error=None):
+    def __init__(self, probabilities=None, error=None, votes=None):
         self.model = load_semantic(SHIPPED)
         self.embedder = _FakeEmbedder()
         self._p = probabilities or {}
+        self._votes = votes
         self._error = error
         self.texts = []
 
-    def probabilities(self, text):
+    def read(self, text):
         self.texts.append(text)
         if self._error:
             raise self._error
-        return dict(self._p)
+        return dict(self._p), None if self._votes is None else dict(self._votes)
 
 
 def _lexical(scorer, text, debtor=""):
@@ -266,6 +267,97 @@ def test_combined_probabilities_are_the_mean():
     # a category the lexical detector has no column for is the semantic model's alone
     assert combined_probabilities({"threat": 0.9, "disclosure_missing": 0.2}, {"threat": 0.3, "fees": 0.8}) == \
         pytest.approx({"threat": 0.6, "disclosure_missing": 0.2})
+    # with the nearest labelled turns' votes: the mean of the three where all three read the category
+    assert combined_probabilities({"threat": 0.9, "insult": 0.1, "disclosure_missing": 0.2},
+                                  {"threat": 0.3, "insult": 0.5}, {"threat": 0.6, "insult": 0.0}) == \
+        pytest.approx({"threat": 0.6, "insult": 0.2, "disclosure_missing": 0.2})
+
+
+def _votes_by_hand(rows, query, k, temperature, categories):
+    """The votes computed from their definition, in float64 without the model file: centre, project on the
+    principal axes, cosine, the k most similar, softmax weights, weighted labels."""
+    import numpy
+
+    x = numpy.asarray([r.pieces[0] for r in rows])
+    centre = x.mean(axis=0)
+    _u, _s, vt = numpy.linalg.svd(x - centre, full_matrices=False)
+    points = (x - centre) @ vt.T
+    points /= numpy.linalg.norm(points, axis=1, keepdims=True)
+    q = (numpy.asarray(query) - centre) @ vt.T
+    q /= numpy.linalg.norm(q)
+    similarity = points @ q
+    nearest = sorted(range(len(rows)), key=lambda i: -similarity[i])[:k]
+    weights = numpy.exp(similarity[nearest] / temperature)
+    weights /= weights.sum()
+    return {c: float(sum(w for w, i in zip(weights, nearest) if c in rows[i].violations)) for c in categories}
+
+
+def test_the_nearest_labelled_turns_vote_by_their_labels(tmp_path):
+    rows = _rows(90)
+    block = fit_neighbours(rows, ("threat", "insult"), k=5, axes=256, temperature=0.1)
+    assert len(block["labels"]) == 90 and block["vectors"]["shape"] == [90, 12]  # 12 axes: all a 12-d vector has
+    mean, scale, models = fit(rows, c=0.5)
+    data = export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}, block)
+    write_semantic(data, tmp_path / "m.json")  # through the file, as shipped
+    model = load_semantic(tmp_path / "m.json")
+    assert model.neighbours is not None and model.neighbours.k == 5
+    for row in _rows(130)[90:]:  # turns the model does not keep
+        expected = _votes_by_hand(rows, row.pieces[0], 5, 0.1, ("threat", "insult"))
+        assert model.turn_votes(row.pieces) == pytest.approx(expected, abs=0.02)  # float16 in the file
+    # a kept turn finds itself first: with a sharp temperature its own labels decide
+    sharp = Neighbours({**block, "temperature": 0.001}, 12, "sharp")
+    for row in rows[:12]:
+        votes = dict(zip(sharp.categories, sharp.votes(row.pieces[0])))
+        assert votes == pytest.approx({c: float(c in row.violations) for c in ("threat", "insult")}, abs=1e-3)
+    # a turn in several pieces: the highest vote of its pieces
+    a, b = rows[0].pieces[0], rows[1].pieces[0]
+    both = model.turn_votes([a, b])
+    assert both == pytest.approx({c: max(model.turn_votes([a])[c], model.turn_votes([b])[c]) for c in both})
+    # without the block, no votes
+    assert SemanticModel(export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}), "t").turn_votes([a]) is None
+
+
+def test_a_broken_neighbours_block_names_the_file_and_the_fix():
+    rows = _rows(30)
+    mean, scale, models = fit(rows, c=0.5)
+    good = export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {},
+                  fit_neighbours(rows, ("threat", "insult"), k=3))
+    broken = json.loads(json.dumps(good))
+    broken["neighbours"]["labels"] = broken["neighbours"]["labels"][:-1]  # one label lost
+    with pytest.raises(SimulatorError, match=r"m\.json: neighbours\.vectors: shape \[30, 12\], expected \[29, 12\].*train-semantic"):
+        SemanticModel(broken, "m.json")
+    broken = json.loads(json.dumps(good))
+    broken["neighbours"]["axes"]["base64"] = "not base64!"
+    with pytest.raises(SimulatorError, match=r"m\.json: neighbours\.axes: not a packed array"):
+        SemanticModel(broken, "m.json")
+    broken = json.loads(json.dumps(good))
+    del broken["neighbours"]["k"]
+    with pytest.raises(SimulatorError, match=r"m\.json: neighbours: missing or wrong field"):
+        SemanticModel(broken, "m.json")
+
+
+async def test_the_votes_join_the_mean_that_decides():
+    probe = TurnScorer(resolve_rubric("fr-default"), "fr")
+    model = load_semantic(SHIPPED)
+    critical = model.critical_at["threat"]
+    lexical = _lexical(probe, POLITE, "Je n'ai pas l'argent.")["threat"]
+    # the regressions and the lexical detector alone stay below the critical threshold…
+    semantic = critical - 0.05 + (critical - 0.05 - lexical)
+    assert 0 <= semantic <= 1
+    _, _, turn = await _score(_FakeDetector({"threat": semantic}), POLITE)
+    assert not turn.violations
+    # …near turns labelled as threats lift the mean of the three over it: a critical error, and the note says who
+    vote = 3 * (critical + 0.01) - semantic - lexical
+    assert 0 <= vote <= 1
+    _, _, turn = await _score(_FakeDetector({"threat": semantic}, votes={"threat": vote}), POLITE)
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
+    assert any("the nearest labelled turns" in n and "lexical" in n for n in turn.notes)
+    # near turns that are not threats pull it down
+    assert (0.99 + lexical) / 2 >= critical > (0.99 + lexical) / 3
+    _, _, turn = await _score(_FakeDetector({"threat": 0.99}), POLITE)
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
+    _, _, turn = await _score(_FakeDetector({"threat": 0.99}, votes={"threat": 0.0}), POLITE)
+    assert not turn.violations
 
 
 def test_train_semantic_needs_out_or_cross_check():

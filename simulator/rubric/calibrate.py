@@ -199,14 +199,14 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     from .text import fold
 
     texts = [r.agent_text for r in rows]
+    model = semantic.model
     if semantic.cache is not None:
         pieces = semantic.cache.get(semantic.embedder, texts)
-        probabilities = [semantic.model.turn_probabilities(p) for p in pieces]
+        read = [(model.turn_probabilities(p), model.turn_votes(p)) for p in pieces]
     else:
-        probabilities = [semantic.probabilities(t) for t in texts]
-    model = semantic.model
-    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d)
-            for s, r, p, d in zip(scores, rows, probabilities, due)]
+        read = [semantic.read(t) for t in texts]
+    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v)
+            for s, r, (p, v), d in zip(scores, rows, read, due)]
 
 
 def _category_counts(rows: list[LabelledTurn], predicted: list[set[str]]) -> tuple[dict[str, dict[str, int]], float, float]:

@@ -74,13 +74,13 @@ class TurnScorer:
 
         detector = self.semantic
         try:
-            probabilities = await asyncio.to_thread(detector.probabilities, text)
+            probabilities, votes = await asyncio.to_thread(detector.read, text)
         except Exception as exc:  # a broken model file or llama.cpp error must not lose the turn
             log.warning("semantic violation detector failed (%s): turn scored without it", exc)
             scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {exc}"]})
         else:
             scored = apply_to_turn(self.scorer, scored, text, debtor_folded, probabilities,
-                                   detector.model.review_at, detector.model.critical_at, due)
+                                   detector.model.review_at, detector.model.critical_at, due, votes)
             if any(v.category in DUE_ONLY for v in scored.violations):
                 # a missing disclosure is reported once a call, as the rules do
                 session.reported.update(r.id for r in self.scorer.required if r.category in DUE_ONLY)

@@ -20,7 +20,8 @@ from ..errors import SimulatorError
 from .calibrate import LabelledTurn
 from .embedder import Embedder
 from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
-from .semantic import CATEGORIES, DUE_ONLY, SemanticModel, SemanticRow, VectorCache, combined_probabilities, export, fit
+from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, SemanticModel, SemanticRow, VectorCache, combined_probabilities,
+                       export, fit, fit_neighbours)
 from .text import fold
 from .train import Counts, as_training, parse_thresholds, read_training_files, trained_on, tune_rows
 
@@ -56,22 +57,30 @@ def _at(thresholds: Thresholds, category: str) -> float:
     return thresholds.get(category, thresholds.get("*", 0.5))
 
 
+def _neighbours(rows: list[SemanticRow], k: int) -> dict | None:
+    """The labelled turns that vote (`k` of them, 0: none), in the categories the lexical detector also reads: a
+    missing disclosure depends on where in the call a turn is, which a neighbour's label does not say."""
+    return fit_neighbours(rows, LEARNABLE, k=k) if k else None
+
+
 def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language: str = "fr", c: float = 0.05,
           review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None, neighbours: int = NEIGHBOURS) -> dict:
     files, rows = read_training_files(paths)
     tune = tune_rows(rows)
     if not tune:
         raise SimulatorError(f"{files[0] if files else 'labels'}: no split=tune row to train on")
-    mean, scale, models = fit(vectors_for(tune, embedder, cache_dir, progress), c)
+    vectors = vectors_for(tune, embedder, cache_dir, progress)
+    mean, scale, models = fit(vectors, c)
     import sklearn
 
     info = {
-        "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True},
+        "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True,
+                    "neighbours": neighbours},
         "trained_on": trained_on(files, rows),
     }
     return export(mean, scale, models, embedder.spec, language, review_at or {"*": REVIEW_AT}, critical_at or {"*": CRITICAL_AT},
-                  info)
+                  info, _neighbours(vectors, neighbours))
 
 
 @dataclass
@@ -83,13 +92,14 @@ class SemanticCheck:
     rules: Counts = field(default_factory=Counts)
     lexical: Counts = field(default_factory=Counts)
     semantic: Counts = field(default_factory=Counts)
+    votes: Counts = field(default_factory=Counts)  # the nearest labelled turns alone (0.5)
     critical: Counts = field(default_factory=Counts)  # rules, or the mean of both detectors from `critical_at`
     flagged: Counts = field(default_factory=Counts)  # the same with the review flags (mean from `review_at`)
 
 
 def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, rules_scorer, language: str = "fr",
                 c: float = 0.05, review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
-                progress: Progress | None = None) -> list[SemanticCheck]:
+                progress: Progress | None = None, neighbours: int = NEIGHBOURS) -> list[SemanticCheck]:
     """Train on the tune rows of every file but one, measure on that file's tune rows; the lexical detector
     (trained on the same rows, its shipped settings) and the rules are measured on the same turns. The rules
     were tuned on these rows: their figures (and the policy's) are optimistic here. A missing disclosure is
@@ -107,17 +117,19 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
         rest = [i for i, r in enumerate(rows) if Path(r.source) != f]
         if not held or not rest or f.suffix.lower() == ".txt":
             continue  # probe files are training material only: their turns were written for the rules
-        mean, scale, models = fit([all_rows[i] for i in rest], c)
-        model = SemanticModel(export(mean, scale, models, embedder.spec, language, review_at, critical_at, {}),
-                              "cross-check")
+        training = [all_rows[i] for i in rest]
+        mean, scale, models = fit(training, c)
+        model = SemanticModel(export(mean, scale, models, embedder.spec, language, review_at, critical_at, {},
+                                     _neighbours(training, neighbours)), "cross-check")
         lexical = LearnedModel(export_lexical(*fit_lexical(as_training([rows[i] for i in rest]), spec), spec,
                                               language, {"*": 0.4}, {}), "cross-check")
         check = SemanticCheck(f.name, len(held))
         for i in held:
             r = rows[i]
             sem_p = model.turn_probabilities(all_rows[i].pieces)
+            votes = model.turn_votes(all_rows[i].pieces)
             lex_p = dict(zip(lexical.categories, lexical.probabilities(fold(r.agent_text), fold(r.debtor_before))))
-            both = combined_probabilities(sem_p, lex_p)
+            both = combined_probabilities(sem_p, lex_p, votes)
             session = rules_scorer.isolated_session(r.debtor_before)
             due = session.disclosures_due()
             by_rules = {v.category for v in session.score(r.agent_text).violations} & set(CATEGORIES)
@@ -127,6 +139,8 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
                 target.lexical.add({k for k, p in lex_p.items() if p >= 0.4}, r.violations, LEARNABLE)
                 target.semantic.add({k for k, p in sem_p.items() if p >= 0.5 and k in heard}, r.violations,
                                     CATEGORIES)
+                if votes is not None:
+                    target.votes.add({k for k, p in votes.items() if p >= 0.5}, r.violations, tuple(votes))
                 target.critical.add(by_rules | {k for k, p in heard.items() if p >= _at(critical_at, k)},
                                     r.violations, CATEGORIES)
                 target.flagged.add(by_rules | {k for k, p in heard.items() if p >= _at(review_at, k)},
@@ -145,6 +159,8 @@ def format_cross_check(checks: list[SemanticCheck]) -> str:
         lines.append(f"  rules alone                   {ch.rules.text()}")
         lines.append(f"  lexical detector alone (0.4)  {ch.lexical.text()}")
         lines.append(f"  semantic detector alone (0.5) {ch.semantic.text()}")
+        if ch.votes.tp + ch.votes.fp + ch.votes.fn:
+            lines.append(f"  nearest labelled turns (0.5)  {ch.votes.text()}")
         lines.append(f"  critical errors               {ch.critical.text()}")
         lines.append(f"  with review flags             {ch.flagged.text()}")
     return "\n".join(lines)

@@ -367,3 +367,11 @@ def test_training_file_c_passes_and_shares_nothing_with_the_other_sets():
 def test_training_file_d_passes_and_shares_nothing_with_the_other_sets():
     _training_file(TRAIN_D, "d", (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C),
                    ("false_legal", "threat", "pressure", "false_authority", "disclosure_missing"))
+
+
+TRAIN_G = ROOT / "calibration" / "fr_turns_train_g.csv"
+
+
+def test_training_file_g_passes_and_shares_nothing_with_the_other_sets():
+    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D)
+    _training_file(TRAIN_G, "g", others, ("false_legal", "insult", "threat", "pressure", "disclosure_missing"))

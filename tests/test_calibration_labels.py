@@ -327,6 +327,7 @@ def test_sixth_file_passes_and_shares_nothing_with_the_other_sets(tmp_path):
 
 TRAIN_C = ROOT / "calibration" / "fr_turns_train_c.csv"
 TRAIN_D = ROOT / "calibration" / "fr_turns_train_d.csv"
+TRAIN_E = ROOT / "calibration" / "fr_turns_train_e.csv"
 
 
 def _normalised(text: str) -> str:
@@ -373,5 +374,11 @@ TRAIN_G = ROOT / "calibration" / "fr_turns_train_g.csv"
 
 
 def test_training_file_g_passes_and_shares_nothing_with_the_other_sets():
-    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D)
+    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D, TRAIN_E)
     _training_file(TRAIN_G, "g", others, ("false_legal", "insult", "threat", "pressure", "disclosure_missing"))
+
+
+def test_training_file_e_passes_and_shares_nothing_with_the_other_sets():
+    _training_file(TRAIN_E, "e",
+                   (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D),
+                   ("false_legal", "threat", "pressure", "insult", "disclosure_missing"))

@@ -1,8 +1,9 @@
 """The semantic violation detector's cost per turn, measured in the same `make bench` run as the lexical scorer.
 
 A sample of real labelled turns (every n-th row of `calibration/fr_turns.csv`), each scored as a call scores
-it: the rules (lexical), then the semantic detector's part (`SemanticDetector.probabilities`: the embedded
-model's vector of the turn, the logistic models; then `apply_to_turn`: the mean with the lexical detector).
+it: the rules (lexical), then the semantic detector's part (`SemanticDetector.read`: the embedded model's vector
+of the turn, the logistic models and the nearest labelled turns' votes; then `apply_to_turn`: the mean with
+the lexical detector).
 The model is loaded and warmed up first (`Embedder.warm`, timed apart): the app does that at start-up. The
 embedder runs on the threads it uses in the app (not pinned to one core as the lexical rounds are).
 At most `BUDGET_S` seconds are spent on the turns (at least `MIN_TURNS` are measured): on a loaded machine a
@@ -69,8 +70,9 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         t0 = time.perf_counter()
         turn = session.score(agent)
         t1 = time.perf_counter()
-        probabilities = detector.probabilities(agent)
-        turn = apply_to_turn(scorer, turn, agent, debtor_folded, probabilities, model.review_at, model.critical_at)
+        probabilities, votes = detector.read(agent)
+        turn = apply_to_turn(scorer, turn, agent, debtor_folded, probabilities, model.review_at, model.critical_at,
+                             votes=votes)
         t2 = time.perf_counter()
         lexical_ms.append((t1 - t0) * 1000)
         semantic_ms.append((t2 - t1) * 1000)

@@ -281,8 +281,8 @@ def train_semantic(
     layers: Annotated[int, typer.Option("--layers", min=1, help="Blocks of the embedded model kept for the vectors")] = 14,
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
-    review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (both detectors) from which a category is a review flag: 0.4, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
-    critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean probability from which it is a critical error: 0.5, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
+    review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
+    critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean probability from which it is a critical error: 0.4, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
 ) -> None:
     """Train the semantic violation detector on labelled turns with the embedded model's vectors (about a second

@@ -84,6 +84,13 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     assert all(model.review_at[c] <= model.critical_at[c] for c in model.categories)
     # read alone (no lexical column): a higher bar, chosen leaving one writer out (docs/rubrics.md)
     assert model.critical_at["disclosure_missing"] == 0.7 and model.review_at["disclosure_missing"] == 0.5
+    # it keeps every tune turn it was trained on, whose ten nearest vote in the lexical detector's categories
+    # (a missing disclosure depends on where in the call a turn is, which a neighbour's label does not say)
+    assert model.neighbours is not None and model.neighbours.k == 10
+    assert model.neighbours.categories == tuple(LEARNABLE)
+    assert len(model.neighbours.labels) == sum(f["tune_rows"] for f in data["trained_on"])
+    # the mean of three from 0.4 (0.3: a review flag), chosen leaving one writer out (docs/rubrics.md)
+    assert all(model.critical_at[c] == 0.4 and model.review_at[c] == 0.3 for c in LEARNABLE)
     assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
 
 

@@ -209,10 +209,45 @@ def test_text_measures_and_detectors_equal_their_plain_versions():
         assert D.questions(text) == (_plain_questions(text) if "?" in text else [])
         invoice = [] if D._INVOICE_HINT.search(text) is None else [m.span() for m in D._INVOICE.finditer(text)]
         assert D.invoice_refs(text) == invoice
+        assert D._invoice_hint(text) == D._invoice_hint_plain(text) == (D._INVOICE_HINT.search(text) is not None)
         other = T.fold(rng.choice(TEXTS))
         assert echo_spans(folded, other) == _plain_echo(folded, other)
         said = {_stem(w) for w in _CONTENT_WORD.findall(other) if w not in _STOP}
         assert _echo_by_char(folded, said) == _plain_echo(folded, other)
+
+
+def test_invoice_hint_is_the_plain_one_on_its_pieces():
+    """`detectors._invoice_hint` (substring checks) answers as `_INVOICE_HINT` on texts made of its alternatives,
+    their near misses (another case, another accent, a space, a combining accent) and filler, in every order."""
+    rng = random.Random(29)
+    pieces = ["n°", "N°", "n °", "numero", "numéro", "Numero", "Numéro", "NUMERO", "nume\u0301ro", "number", "Number",
+              "NUMBER", "numbers", "#", "no.", "No.", "NO.", "no ", "o.", "F-12", "F12", "f-12", "AB/7", "A-", "12/3", "1-",
+              "-3", "um", "umero", "°", "n", "N", "e", " ", ".", "a", "1", "Z", "/", "-", "é", "uméro", "umber"]
+    checked = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        expected = D._INVOICE_HINT.search(text) is not None
+        assert D._invoice_hint(text) == D._invoice_hint_plain(text) == expected, repr(text)
+        checked += expected
+    assert 500 < checked < 2900  # both answers are exercised
+
+
+def test_readability_behaves_as_the_frozen_dataclass_it_was():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Readability:
+        method: str
+        value: float
+        ease: float
+
+    for args in (("kandel_moles", 78.3, 0.783), ("rix", 2.5, 0.64), ("flesch", -12.0, 0.0), ("rix", 0.0, 1.0)):
+        got, reference = T.Readability(*args), Readability(*args)
+        assert repr(got) == repr(reference).replace(type(reference).__qualname__, "Readability")
+        assert hash(got) == hash(reference)
+        assert (got.method, got.value, got.ease) == args
+        assert got == T.Readability(*args) and got != T.Readability(args[0], args[1] + 1, args[2])
+        assert got != reference and got != args  # another class: not equal (as two dataclasses)
 
 
 @pytest.mark.parametrize("rubric_id", rubric_golden.RUBRICS)

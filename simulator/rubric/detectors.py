@@ -182,9 +182,30 @@ def amounts(folded: str, digit_hint: bool = True, currency_hint: bool = True) ->
     return trimmed
 
 
+def _invoice_hint_plain(original: str) -> bool:
+    """Whether `_INVOICE_HINT` matches the text (the first version: each alternative searched on its own)."""
+    return any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES)
+
+
+def _invoice_hint(original: str) -> bool:
+    """`_invoice_hint_plain`, faster: the alternatives that are plain strings ("n°", "N°", "numero", "numéro",
+    "Numero", "Numéro", "number", "Number", "#", "no.", "No.") looked for with `in` (a fast substring search), the two
+    with classes searched with `re`. The same answer (the alternatives match exactly where those strings occur)."""
+    return ("#" in original or "°" in original and ("n°" in original or "N°" in original)
+            or "um" in original and ("umero" in original or "uméro" in original or "umber" in original)
+            and any(word in original for word in _NUMBER_WORDS)
+            or "o." in original and ("no." in original or "No." in original)
+            or _INVOICE_HINT_SEARCHES[0].search(original) is not None
+            or _INVOICE_HINT_SEARCHES[1].search(original) is not None)
+
+
+# the strings of `_INVOICE_HINT_PARTS` [nN]um[eé]ro and [nN]umber
+_NUMBER_WORDS: Final = ("numero", "numéro", "Numero", "Numéro", "number", "Number")
+
+
 def invoice_refs(original: str) -> list[Span]:
     # every reference holds a digit: a turn without one has none
-    if _first_digit(original) is None or not any(hint.search(original) for hint in _INVOICE_HINT_SEARCHES):
+    if _first_digit(original) is None or not _invoice_hint(original):
         return []
     return [m.span() for m in _INVOICE.finditer(original)]
 

@@ -262,6 +262,13 @@ class _Clarity:
         self.readability_hard: Any = spec.readability_hard
         self.readability_bonus: Any = spec.readability_bonus
         self.readability_penalty: Any = spec.readability_penalty
+        # the notes' fixed beginnings, written once (`score_turn` adds the turn's figure: the same text as the
+        # f-strings of the first version, which the compiled scorer formats through `str.format`, far slower)
+        self.short_note: str = f"clarity +{self.short_sentence_bonus}: short sentences ("
+        self.very_long_note: str = f"clarity −{self.very_long_sentence_penalty}: very long sentences ("
+        self.long_note: str = f"clarity −{self.long_sentence_penalty}: long sentences ("
+        self.easy_note: str = f"clarity +{self.readability_bonus}: easy to read ("
+        self.hard_note: str = f"clarity −{self.readability_penalty}: hard to read ("
 
 
 class _Tip:
@@ -1070,7 +1077,9 @@ def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scor
         out[d] = min(score, capped.get(d, 5))
     for d in DIMENSIONS:
         if out[d] != scores[d]:
-            notes.append(f"{d} {scores[d]} → {out[d]}: calibrated on human labels (learned model; rules gave {scores[d]})")
+            rule = scores[d]  # (= f"{d} {rule} → {out[d]}: …", without `str.format`)
+            notes.append(d + " " + str(rule) + " → " + str(out[d]) + ": calibrated on human labels (learned model; rules "
+                         "gave " + str(rule) + ")")
     return out
 
 
@@ -1195,15 +1204,15 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
     flags.question = n_q > 0
     if n_words >= 4 and asl <= c.short_sentence_words:
         pos["clarity"] += c.short_sentence_bonus
-        notes.append(f"clarity +{c.short_sentence_bonus}: short sentences ({asl:.0f} words on average)")
+        notes.append(c.short_note + format(asl, ".0f") + " words on average)")  # (= f"…({asl:.0f} words…")
     elif asl > c.very_long_sentence_words:
         neg["clarity"] += c.very_long_sentence_penalty
         flags.long_sentences = True
-        notes.append(f"clarity −{c.very_long_sentence_penalty}: very long sentences ({asl:.0f} words on average)")
+        notes.append(c.very_long_note + format(asl, ".0f") + " words on average)")
     elif asl > c.long_sentence_words:
         neg["clarity"] += c.long_sentence_penalty
         flags.long_sentences = True
-        notes.append(f"clarity −{c.long_sentence_penalty}: long sentences ({asl:.0f} words on average)")
+        notes.append(c.long_note + format(asl, ".0f") + " words on average)")
     penalties = c.question_penalties
     penalty = penalties[min(n_q, len(penalties) - 1)] if penalties else 0.0
     if penalty:
@@ -1232,10 +1241,10 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
         if read is not None:
             if read.ease >= c.readability_easy:
                 pos["clarity"] += c.readability_bonus
-                notes.append(f"clarity +{c.readability_bonus}: easy to read ({read.method} {read.value})")
+                notes.append(c.easy_note + read.method + " " + str(read.value) + ")")
             elif read.ease < c.readability_hard:
                 neg["clarity"] += c.readability_penalty
-                notes.append(f"clarity −{c.readability_penalty}: hard to read ({read.method} {read.value})")
+                notes.append(c.hard_note + read.method + " " + str(read.value) + ")")
 
     # a cue the trainee should have reacted to
     worst: dict[str, tuple[float, str]] = {}
@@ -1302,7 +1311,7 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
             if capped is None:
                 continue
             for d, cap in capped:
-                caps.append(Cap(dimension=d, cap=cap, reason=f"{v.category} ({v.rule})"))
+                caps.append(Cap(dimension=d, cap=cap, reason=str(v.category) + " (" + str(v.rule) + ")"))
     flags.hostile = flags.shouting or bool(violations) and any(v.category in _HOSTILE_CATEGORIES for v in violations)
 
     for cap in caps:

@@ -14,7 +14,6 @@ import codecs
 import re
 import unicodedata
 from encodings.cp1252 import decoding_table as _CP1252_DECODING, encoding_table as _CP1252_ENCODING
-from dataclasses import dataclass
 from functools import lru_cache
 
 # compiled by mypyc (a loop over characters is then fast), or running as plain Python (then `re` is faster)
@@ -407,12 +406,26 @@ _SYLLABLES_FR: Final[dict[str, int]] = {}
 _SYLLABLES_EN: Final[dict[str, int]] = {}
 
 
-@dataclass(frozen=True)
 class Readability:
-    method: str
-    value: float
-    # normalised: 0 (very hard) … 1 (very easy), for the clarity score
-    ease: float
+    """A readability measure: its method, its value, and `ease`, normalised: 0 (very hard) … 1 (very easy), for the
+    clarity score. Read-only by convention; equal, hashed and shown as the frozen dataclass it was (a dataclass's
+    generated `__init__` stays interpreted in the compiled module: this one is compiled)."""
+
+    def __init__(self, method: str, value: float, ease: float) -> None:
+        self.method = method
+        self.value = value
+        self.ease = ease
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Readability):
+            return NotImplemented
+        return (self.method, self.value, self.ease) == (other.method, other.value, other.ease)
+
+    def __hash__(self) -> int:
+        return hash((self.method, self.value, self.ease))
+
+    def __repr__(self) -> str:
+        return f"Readability(method={self.method!r}, value={self.value!r}, ease={self.ease!r})"
 
 
 def readability(text: str, method: str, lang: str, ws: list[str] | None = None,

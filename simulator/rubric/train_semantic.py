@@ -93,7 +93,7 @@ class SemanticCheck:
     lexical: Counts = field(default_factory=Counts)
     semantic: Counts = field(default_factory=Counts)
     votes: Counts = field(default_factory=Counts)  # the nearest labelled turns alone (0.5)
-    critical: Counts = field(default_factory=Counts)  # rules, or the mean of both detectors from `critical_at`
+    critical: Counts = field(default_factory=Counts)  # rules, or the detectors' mean from `critical_at`
     flagged: Counts = field(default_factory=Counts)  # the same with the review flags (mean from `review_at`)
 
 

@@ -418,6 +418,6 @@ async def test_the_real_detector_hears_a_threat_the_words_do_not_name(real_detec
     # detector may stay under the thresholds: the phrase rules are what read very long turns)
     long_turn = " ".join([POLITE] * 40) + " " + THREAT
     assert len(real_detector.embedder.pieces(long_turn)) > 1
-    p_long = real_detector.probabilities(long_turn)["threat"]
-    p_polite = real_detector.probabilities(" ".join([POLITE] * 41))["threat"]
+    p_long = real_detector.read(long_turn)[0]["threat"]
+    p_polite = real_detector.read(" ".join([POLITE] * 41))[0]["threat"]
     assert p_long > p_polite

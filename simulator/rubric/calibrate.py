@@ -202,7 +202,7 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     model = semantic.model
     if semantic.cache is not None:
         pieces = semantic.cache.get(semantic.embedder, texts)
-        read = [(model.turn_probabilities(p), model.turn_votes(p)) for p in pieces]
+        read = [model.read(p) for p in pieces]
     else:
         read = [semantic.read(t) for t in texts]
     return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v)

@@ -195,6 +195,11 @@ class SemanticModel:
             best = [max(b, v) for b, v in zip(best, self.neighbours.votes(vector))]
         return dict(zip(self.neighbours.categories, best))
 
+    def read(self, pieces: Sequence[Sequence[float]]) -> tuple[dict[str, float], dict[str, float] | None]:
+        """The regressions' probabilities and the nearest labelled turns' votes (None if the model keeps no
+        turns) for the pieces of one turn."""
+        return self.turn_probabilities(pieces), self.turn_votes(pieces)
+
 
 def _sigmoid(x: float) -> float:
     if x >= 0:
@@ -219,15 +224,10 @@ class SemanticDetector:
         self.embedder = embedder
         self.cache: "VectorCache | None" = None  # set by batch tools (calibrate): vectors kept on disk by text
 
-    def probabilities(self, text: str) -> dict[str, float]:
-        """Per category, the model's probability that the turn commits it (about a second on two cores)."""
-        return self.read(text)[0]
-
     def read(self, text: str) -> tuple[dict[str, float], dict[str, float] | None]:
-        """The regressions' probabilities and the nearest labelled turns' votes (None if the model keeps no
-        turns), from one embedding of the text."""
-        pieces = self.embedder.embed_pieces([text])[0]
-        return self.model.turn_probabilities(pieces), self.model.turn_votes(pieces)
+        """Per category, the regressions' probability that the turn commits it and the nearest labelled turns'
+        vote (None if the model keeps no turns), from one embedding of the text (about a second on two cores)."""
+        return self.model.read(self.embedder.embed_pieces([text])[0])
 
 
 _DETECTORS: dict[tuple[str, str], SemanticDetector] = {}

@@ -126,8 +126,7 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
         check = SemanticCheck(f.name, len(held))
         for i in held:
             r = rows[i]
-            sem_p = model.turn_probabilities(all_rows[i].pieces)
-            votes = model.turn_votes(all_rows[i].pieces)
+            sem_p, votes = model.read(all_rows[i].pieces)
             lex_p = dict(zip(lexical.categories, lexical.probabilities(fold(r.agent_text), fold(r.debtor_before))))
             both = combined_probabilities(sem_p, lex_p, votes)
             session = rules_scorer.isolated_session(r.debtor_before)

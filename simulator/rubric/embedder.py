@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import SimulatorError
+from ..llm import llama_cpu
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class Embedder:
                 raise EmbedderError("the semantic violation detector needs llama-cpp-python "
                                     "(pip install -e '.[embedded]')") from None
             _route_llama_log(llama_cpp)
+            llama_cpu.apply()  # no repacked weights on CPUs with AMX: llama.cpp's AMX code crashes there
             path = truncated_model(self.source, self.spec.layers, self.spec.source_sha256)
             self._llama = llama_cpp.Llama(
                 model_path=str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,

@@ -178,6 +178,40 @@ def test_in_a_call_the_identification_is_due_once(fr):
     assert session.score("Vous pouvez régler la facture quand ?").violations == []
 
 
+def test_a_debtor_asking_who_calls_or_how_much_makes_a_disclosure_due_again(fr):
+    session = fr.session(disclosed=True)
+    session.hear("Je n'ai pas l'argent ce mois-ci.")
+    assert not session.disclosures_due()
+    session.score("Je comprends. Quand pourriez-vous régler ?")
+    for asks in ("C'est qui ?", "Vous êtes de quelle boîte ?", "Vous représentez qui, au juste ?",
+                 "Vous m'appelez pour quoi ?", "Je dois combien exactement ?", "C'est quoi le montant, alors ?"):
+        session.hear(asks)
+        assert session.disclosures_due(), asks
+        # the phrase rules are unchanged by it: a disclosure made earlier is not reported again
+        assert session.score("Vous pouvez régler quand ?").violations == [], asks
+    session.hear("D'accord.")
+    assert not session.disclosures_due()
+    # the first words of a call, a business answering: due in an excerpt too
+    for opening in ("Oui, Garage Morin, j'écoute.", "Bonjour, Garage Thibault.", "Ici la comptabilité, je vous écoute.",
+                    "Bonjour, Mme Aubert à l'appareil.", "Bonjour, vous êtes bien chez Forges de l'Ain."):
+        assert fr.isolated_session(opening).disclosures_due(), opening
+    for mid_call in ("Bon, allez, je vous écoute.", "Je vois, oui, cette facture-là.", "D'accord, je vous écoute."):
+        assert not fr.isolated_session(mid_call).disclosures_due(), mid_call
+
+
+def test_a_rule_asked_by_an_unknown_cue_is_refused(tmp_path):
+    import shutil
+
+    copy = tmp_path / "rubrics"
+    shutil.copytree(RUBRICS, copy)
+    pack = copy / "packs" / "fr.yaml"
+    pack.write_text(pack.read_text(encoding="utf-8").replace("asked_by: [opening, asks_who]", "asked_by: [opening, asks_whom]"),
+                    encoding="utf-8")
+    with pytest.raises(RubricError) as exc:
+        load_rubric(copy / "fr-default.yaml")
+    assert any("FR-ID: unknown debtor cue 'asks_whom'" in p for p in exc.value.problems), exc.value.problems
+
+
 def test_stages_and_english_rubric(fr):
     s = fr.score_isolated("Bonjour, je suis Paul de Rénov'Plus. Je vous appelle au sujet de la facture F-7781 de 2 350 €.", "Allô ?")
     assert {"identification", "purpose", "amount_stated"} <= set(s.stages) and s.stage == "amount_stated"
@@ -194,7 +228,7 @@ def test_stages_and_english_rubric(fr):
 def test_scored_turn_json_has_the_shared_shape(fr):
     data = fr.score_isolated("Vous êtes un escroc, payez !", "Non.").to_json()
     assert set(data) >= {"rubric", "scores", "rules", "evidence", "tips", "violations", "stage", "judge"}
-    assert data["rubric"] == "fr-default@1.1.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert data["rubric"] == "fr-default@1.2.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
     assert set(data["rules"]) == {"empathy", "firmness", "clarity"}  # the rules' own scores, beside the calibrated ones
     assert set(data["violations"][0]) >= {"rule", "category", "start", "end", "text", "reference"}
     assert json.loads(json.dumps(data)) == data

@@ -233,6 +233,37 @@ def test_calibration_hears_a_missing_disclosure_only_where_the_row_shows_one_is_
     assert [[v.category for v in t.violations] for t in turns] == [["disclosure_missing"], []]
 
 
+async def test_a_disclosure_the_debtor_asks_for_is_due_again_for_the_semantic_model():
+    evasive = "Ça n'a pas d'importance pour l'instant. Dites-moi juste quand vous comptez payer."
+    # made earlier in the call: a turn after an ordinary line is not heard…
+    _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [evasive], disclosed=True,
+                               debtor="Je n'ai pas l'argent ce mois-ci.")
+    assert not turn.violations and not turn.review
+    # …but after the debtor asks who calls, or how much, the answer should say it (rule asked_by)
+    for debtor in ("Vous êtes de quelle société ?", "Vous travaillez pour qui, au juste ?", "Je vous dois combien exactement ?"):
+        _, session, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [evasive], disclosed=True,
+                                         debtor=debtor)
+        assert [v.rule for v in turn.violations] == ["FR-LEARNED-DISCLOSURE"], debtor
+    # a low probability stays unheard after a question too: the detectors decide, the cue only opens the gate
+    _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.05}), [evasive], disclosed=True,
+                               debtor="Vous êtes de quelle société ?")
+    assert not turn.violations and not turn.review
+
+
+def test_calibration_hears_a_missing_disclosure_after_a_business_pick_up():
+    from simulator.rubric.calibrate import LabelledTurn, score_rows
+    from simulator.rubric.scorer import Scorer
+
+    scorer = Scorer(resolve_rubric("fr-default"))
+    row = dict(id="x", split="tune", agent_text="Bonjour, c'est Julie, pour le truc en retard. Vous pouvez voir ça ?",
+               labels={}, violations=frozenset(), kind="violation", note="", source="t.csv", line=2)
+    rows = [LabelledTurn(debtor_before=d, **row) for d in (
+        "Oui, Garage Morin, j'écoute.", "Bonjour, Hôtel du Parc, réception.", "C'est qui ?",  # the call opens
+        "D'accord, je note.")]  # mid-call
+    turns = score_rows(scorer, rows, semantic=_FakeDetector({"disclosure_missing": 0.99}))
+    assert ["disclosure_missing" in {v.category for v in t.violations} for t in turns] == [True, True, True, False]
+
+
 async def test_a_category_the_rules_flagged_is_not_reported_twice():
     text = "Si vous ne payez pas, vous irez en prison, je vous le garantis."
     _, _, rules_turn = await _score(None, text)

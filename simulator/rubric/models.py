@@ -248,6 +248,13 @@ class Rule(StrictModel):
         "counts as not yet made only after these debtor cues (or when no debtor line precedes); otherwise it is "
         "assumed made earlier in the call.",
     )
+    asked_by: list[str] = Field(
+        default_factory=list,
+        description="required rules: debtor cues after which the next agent turn should make this disclosure even "
+        "if it was made before (the call opens: \"Garage Morin, j'écoute\"; the debtor asks: \"C'est qui ?\", "
+        "\"Je dois combien ?\"). The semantic violation detector hears a missing disclosure only in a turn where "
+        "one is due (`ScoringSession.disclosures_due`); the phrase rules are not changed by it.",
+    )
 
     @field_validator("patterns", "trigger", "unless")
     @classmethod
@@ -490,7 +497,8 @@ class Rubric(StrictModel):
                 raise ValueError(f"missed_cues: unknown debtor cue {missed.debtor_cue!r}")
         for pack in self.packs:
             for rule in pack.rules:
-                for cue in rule.cues + (rule.excerpt_due_after + rule.satisfied_by_cue if rule.kind == "required" else []):
+                for cue in rule.cues + (rule.excerpt_due_after + rule.satisfied_by_cue + rule.asked_by
+                                          if rule.kind == "required" else []):
                     if cue not in cues:
                         raise ValueError(f"rule {rule.id}: unknown debtor cue {cue!r} (define it under debtor_cues)")
         known = set(ids)

@@ -420,6 +420,8 @@ class Scorer:
                 self._prohibited_by_key.setdefault(id(r.regex), []).append((n, r))
         self.required = [r for r in self.rules if r.spec.kind == "required"]
         self._required_ids: frozenset[str] = frozenset(r.id for r in self.required)
+        # debtor cues after which a disclosure is due again (the call opens, the debtor asks who calls or how much)
+        self._asked_by: frozenset[str] = frozenset(c for r in self.required for c in r.spec.asked_by)
         self.learned_model: LearnedModel | None = None
         self.learned_table: LinearTable | None = None  # the model's tables (`linear.py`), read every turn
         self.learned: list[_Learned] = []
@@ -612,7 +614,10 @@ class ScoringSession:
 
     def disclosures_due(self) -> bool:
         """A required disclosure (who calls, for which creditor, the amount) is neither made nor already
-        reported missing in this call: a turn now may be the one that should contain it."""
+        reported missing in this call, or the debtor's last line calls for it (a rule's `asked_by` cue: the call
+        opens, they ask who calls or how much): a turn now may be the one that should contain it."""
+        if self.cues and not self.scorer._asked_by.isdisjoint(self.cues):
+            return True
         return any(rule.id not in self.satisfied and rule.id not in self.reported for rule in self.scorer.required)
 
     def score(self, text: str) -> TurnScore:

@@ -241,8 +241,8 @@ async def test_a_disclosure_the_debtor_asks_for_is_due_again_for_the_semantic_mo
     assert not turn.violations and not turn.review
     # …but after the debtor asks who calls, or how much, the answer should say it (rule asked_by)
     for debtor in ("Vous êtes de quelle société ?", "Vous travaillez pour qui, au juste ?", "Je vous dois combien exactement ?"):
-        _, session, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [evasive], disclosed=True,
-                                         debtor=debtor)
+        _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.99}), [evasive], disclosed=True,
+                                   debtor=debtor)
         assert [v.rule for v in turn.violations] == ["FR-LEARNED-DISCLOSURE"], debtor
     # a low probability stays unheard after a question too: the detectors decide, the cue only opens the gate
     _, _, [turn] = await _call(_FakeDetector({"disclosure_missing": 0.05}), [evasive], disclosed=True,

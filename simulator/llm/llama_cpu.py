@@ -18,7 +18,6 @@ this process (the embedder calls it before loading); the chat server, a child pr
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def apply(repack: bool | None = None) -> bool:
         model_default_params._simulator_original = original  # type: ignore[attr-defined]
         low_level.llama_model_default_params = model_default_params
         if not repack:
-            log.info("llama.cpp loads without repacked weight buffers (%s=%s; AMX CPU: %s)", ENV,
-                     os.environ.get(ENV, "auto"), cpu_has_amx())
+            log.info("llama.cpp loads without repacked weight buffers (setting llama_repack=%s; AMX CPU: %s)",
+                     setting(), cpu_has_amx())
         _applied = repack
         return repack

@@ -382,3 +382,19 @@ def test_training_file_e_passes_and_shares_nothing_with_the_other_sets():
     _training_file(TRAIN_E, "e",
                    (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D),
                    ("false_legal", "threat", "pressure", "insult", "disclosure_missing"))
+
+
+TRAIN_H = ROOT / "calibration" / "fr_turns_train_h.csv"
+TRAIN_M = ROOT / "calibration" / "fr_turns_train_m.csv"
+MOST_MISSED = ("false_legal", "insult", "threat", "pressure", "disclosure_missing")
+
+
+def test_training_file_h_passes_and_shares_nothing_with_the_other_sets():
+    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D, TRAIN_E, TRAIN_G)
+    _training_file(TRAIN_H, "h", others, MOST_MISSED)
+
+
+def test_training_file_m_passes_and_shares_nothing_with_the_other_sets():
+    others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D, TRAIN_E, TRAIN_G,
+              TRAIN_H)
+    _training_file(TRAIN_M, "m", others, MOST_MISSED)

@@ -199,6 +199,55 @@ def test_a_debtor_asking_who_calls_or_how_much_makes_a_disclosure_due_again(fr):
         assert not fr.isolated_session(mid_call).disclosures_due(), mid_call
 
 
+def test_a_debtor_asking_how_much_must_get_a_figure(fr):
+    """FR-AMOUNT-ASKED: "how much?" answered without any figure is a missing disclosure (CPCE R124-4) — in an
+    excerpt, or in a call where the amount was not stated yet; not once the amount was stated (FR-AMOUNT made:
+    the labelling guide calls a later unanswered "how much?" poor preparation, not a violation)."""
+    for dodge in ("Tout. Tout ce qui est en retard, d'un coup.", "Trop.",
+                  "Le montant complet, je ne peux pas le donner par téléphone. Faites déjà un premier virement."):
+        turn = fr.score_isolated(dodge, "Je dois combien exactement ?")
+        assert [v.rule for v in turn.violations if v.category == "disclosure_missing"] in (
+            ["FR-AMOUNT-ASKED"], ["FR-AMOUNT"]), (dodge, turn.violations)
+    for answer in ("1 480 €, la facture 2209 du 3 mars.", "Ben 412 et des poussières.", "Mille deux cents euros."):
+        assert fr.score_isolated(answer, "Je dois combien exactement ?").violations == [], answer
+    # "combien de fois": not the amount
+    assert not {"asks_amount", "asks_how_much"} & set(fr.debtor_cues("Vous allez me rappeler combien de fois ?"))
+    assert fr.score_isolated("Jusqu'à ce qu'on ait une date.", "Vous allez me rappeler combien de fois ?").violations == []
+    # not asked for the figure (which invoice, the detail): no rule of its own
+    assert fr.score_isolated("Celle de mars, avec la remise.", "Quelle facture ?").violations == []
+
+    call = fr.session()
+    call.hear("Allô ?")
+    call.score("Bonjour, Paul Girard, de Rénov'Plus. Je vous appelle pour la facture 2209 du 3 mars, 1 480 €.")
+    assert not call.disclosures_due()  # FR-AMOUNT-ASKED waits for its cue: it keeps nothing due meanwhile
+    call.hear("Je dois combien, déjà ?")
+    assert call.score("On en a parlé. Vous pouvez régler quand ?").violations == []
+
+    call = fr.session()
+    call.hear("Allô ?")
+    call.score("Bonjour, Paul Girard, de Rénov'Plus.")
+    call.hear("Oui, c'est pour quoi ? Je vous dois combien ?")
+    assert call.disclosures_due()
+    dodged = call.score("Tout ce qui est en retard, vous le savez très bien.")
+    assert [v.rule for v in dodged.violations] == ["FR-AMOUNT-ASKED"]
+    call.hear("Combien ?")
+    assert call.score("Tout, je vous dis.").violations == []  # reported once a call
+
+
+def test_a_rule_made_by_an_unknown_rule_is_refused(tmp_path):
+    import shutil
+
+    copy = tmp_path / "rubrics"
+    shutil.copytree(RUBRICS, copy)
+    pack = copy / "packs" / "fr.yaml"
+    pack.write_text(pack.read_text(encoding="utf-8").replace("made_by: [FR-AMOUNT]", "made_by: [FR-AMOUNTS]"),
+                    encoding="utf-8")
+    with pytest.raises(RubricError) as exc:
+        load_rubric(copy / "fr-default.yaml")
+    assert any("FR-AMOUNT-ASKED: made_by names FR-AMOUNTS, not another required rule" in p
+               for p in exc.value.problems), exc.value.problems
+
+
 def test_a_rule_asked_by_an_unknown_cue_is_refused(tmp_path):
     import shutil
 
@@ -228,7 +277,7 @@ def test_stages_and_english_rubric(fr):
 def test_scored_turn_json_has_the_shared_shape(fr):
     data = fr.score_isolated("Vous êtes un escroc, payez !", "Non.").to_json()
     assert set(data) >= {"rubric", "scores", "rules", "evidence", "tips", "violations", "stage", "judge"}
-    assert data["rubric"] == "fr-default@1.2.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert data["rubric"] == "fr-default@1.3.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
     assert set(data["rules"]) == {"empathy", "firmness", "clarity"}  # the rules' own scores, beside the calibrated ones
     assert set(data["violations"][0]) >= {"rule", "category", "start", "end", "text", "reference"}
     assert json.loads(json.dumps(data)) == data

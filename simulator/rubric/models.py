@@ -256,6 +256,13 @@ class Rule(StrictModel):
         "one is due (`ScoringSession.disclosures_due`); the phrase rules are not changed by it.",
     )
 
+    made_by: list[str] = Field(
+        default_factory=list,
+        description="required rules: ids of other required rules of the rubric whose disclosure makes this one "
+        "too (the amount stated earlier in the call: a later \"how much?\" left unanswered is poor preparation, "
+        "not a missing disclosure).",
+    )
+
     @field_validator("patterns", "trigger", "unless")
     @classmethod
     def _patterns_ok(cls, value):
@@ -501,6 +508,13 @@ class Rubric(StrictModel):
                                           if rule.kind == "required" else []):
                     if cue not in cues:
                         raise ValueError(f"rule {rule.id}: unknown debtor cue {cue!r} (define it under debtor_cues)")
+        required = {rule.id for pack in self.packs for rule in pack.rules if rule.kind == "required"}
+        for pack in self.packs:
+            for rule in pack.rules:
+                unknown = [r for r in rule.made_by if r not in required or r == rule.id]
+                if unknown:
+                    raise ValueError(f"rule {rule.id}: made_by names {', '.join(unknown)}, not another required rule "
+                                     f"of this rubric (required rules: {', '.join(sorted(required)) or 'none'})")
         known = set(ids)
         for dim_id, dim in self.dimensions.items():
             for tip in dim.tips:

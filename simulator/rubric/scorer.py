@@ -192,6 +192,7 @@ class _Rule:
         self.trigger_detector: str | None = spec.trigger_detector
         self.satisfied_by_cue: frozenset[str] = frozenset(spec.satisfied_by_cue)
         self.excused_by: frozenset[str] = frozenset(spec.excused_by)
+        self.made_by: frozenset[str] = frozenset(spec.made_by)
         self.description: Any = spec.description.get(lang)
         self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
@@ -615,10 +616,12 @@ class ScoringSession:
     def disclosures_due(self) -> bool:
         """A required disclosure (who calls, for which creditor, the amount) is neither made nor already
         reported missing in this call, or the debtor's last line calls for it (a rule's `asked_by` cue: the call
-        opens, they ask who calls or how much): a turn now may be the one that should contain it."""
+        opens, they ask who calls or how much): a turn now may be the one that should contain it. A rule heard
+        only after a debtor cue (`debtor_cue`: the debtor asked how much) is due only after that cue."""
         if self.cues and not self.scorer._asked_by.isdisjoint(self.cues):
             return True
-        return any(rule.id not in self.satisfied and rule.id not in self.reported for rule in self.scorer.required)
+        return any(not rule.debtor_cue and rule.id not in self.satisfied and rule.id not in self.reported
+                   and rule.made_by.isdisjoint(self.satisfied) for rule in self.scorer.required)
 
     def score(self, text: str) -> TurnScore:
         result = score_turn(self.scorer, text, self)
@@ -909,6 +912,8 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                 break
     for rule in scorer.required:
         if rule.id in session.satisfied or rule.id in session.reported:
+            continue
+        if rule.made_by and not rule.made_by.isdisjoint(session.satisfied):
             continue
         if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
             continue

@@ -156,6 +156,8 @@ class CallSession:
         async with self._lock:
             context = [(line.speaker, line.text) for line in self.history]
             score = await self.scorer.score(self.scoring, text, context)
+            if self.mode != "selftest":  # self-tests score as the engine's dry run does, without the file
+                score = self._against_file(score, text)
             move = self.engine.step(text, to_signals(score, text, self.engine.call_date))
             self.scored.append((len(self.history), score))
             self._commit("agent", text, move=move.to_dict(), score=score.to_json())
@@ -166,6 +168,17 @@ class CallSession:
                     await self.end(reason="hung_up" if move.beat == "hang_up" else "agreement")
                     update.ended, update.outcome = True, self.outcome
                 yield update
+
+    def _against_file(self, score: TurnScore, text: str) -> TurnScore:
+        """The turn checked against the scenario's file (`rubric.facts`): a wrong amount stated as the debt."""
+        from .rubric.facts import check_stated_amount
+
+        d = self.scenario.debt
+        checked = check_stated_amount(score, text, due=d.amount, currency=d.currency, language=self.language,
+                                      segment=self.scenario.segment, invoice_ref=d.invoice_ref or "")
+        if checked is not score and self.scoring.scores:
+            self.scoring.scores[-1] = checked
+        return checked
 
     def _known_text(self) -> str:
         s = self.scenario

@@ -85,12 +85,11 @@ def check_stated_amount(score: TurnScore, text: str, *, due: float, currency: st
     ref = f" (facture {invoice_ref})" if lang == "fr" and invoice_ref else (f" (invoice {invoice_ref})" if invoice_ref else "")
     tip = TIP[lang].format(stated=money(stated, currency, lang), due=money(due, currency, lang), ref=ref,
                            ref_short=f" {invoice_ref}" if invoice_ref else "")
-    scores = dict(score.scores)
-    caps = list(score.caps)
-    if "clarity" in scores:
-        caps.append(Cap(dimension="clarity", cap=2, reason=f"wrong amount ({stated:g} stated, {due:g} due)"))
-        scores["clarity"] = min(scores["clarity"], 2)
+    note = f"amount stated {stated:g}, the file says {due:g}"
+    if "clarity" not in score.scores:  # a rubric without that dimension: the note only
+        return score.model_copy(update={"notes": [*score.notes, note]})
+    caps = [*score.caps, Cap(dimension="clarity", cap=2, reason=f"wrong amount ({stated:g} stated, {due:g} due)")]
     return score.model_copy(update={
-        "scores": scores, "caps": caps, "tips": {**score.tips, "clarity": tip},
-        "notes": [*score.notes, f"amount stated {stated:g}, the file says {due:g}: clarity capped at 2"],
+        "scores": {**score.scores, "clarity": min(score.scores["clarity"], 2)}, "caps": caps,
+        "tips": {**score.tips, "clarity": tip}, "notes": [*score.notes, f"{note}: clarity capped at 2"],
     })

@@ -27,6 +27,9 @@ def test_a_wrong_figure_stated_as_the_debt_is_found(text, expected):
     "Je vous propose 500 € maintenant et le reste en deux fois.",  # a proposal, not the debt
     "Pouvez-vous régler 400 € d'ici vendredi ?",  # a payment asked, not the debt
     "Votre client vous doit 38 000 €, je comprends que ça pèse.",  # someone else's debt
+    "Si je comprends bien, votre promoteur a réglé la facture de 38 000 € avec deux mois de retard.",
+    "Il vous reste 200 € sur le compte, c'est ça ?",  # the debtor's money, not the debt
+    "Vous avez une facture de 38 000 € en attente chez un client ?",
     "Je vous appelle au sujet de la facture ID-2025-0917.",  # no figure
 ])
 def test_right_figures_parts_and_proposals_are_not_flagged(text):

@@ -6,10 +6,11 @@ poor preparation that confuses the debtor (and, said to a real debtor, a mislead
 is capped at 2 with a tip naming both figures, and a note; no violation category fits a wrong figure (the
 rubric's list is fixed), so it is not a critical error.
 
-Only sentences that state the debt are read (« vous nous devez … », « la facture de … », « le solde … », « le
+Only sentences that state the debt are read (« vous nous devez … », « la facture de … », « le solde dû … », « le
 montant dû … »), and not those that propose a payment (« je vous propose 500 € maintenant », « en trois
 fois », « d'ici vendredi »): a partial payment or an instalment is not the debt. A sentence that also states
-the right figure is not flagged (« 1 260 €, plus l'indemnité de 40 € »). Real transcripts (`score`) have no
+the right figure is not flagged (« 1 260 €, plus l'indemnité de 40 € »), nor one about someone else's money
+(« votre client vous doit 38 000 € », « la facture de votre promoteur »): a reformulation of the debtor's words. Real transcripts (`score`) have no
 file: nothing is checked there.
 """
 
@@ -24,10 +25,11 @@ from .text import fold
 # a sentence that states what is owed
 _CLAIM = {
     "fr": re.compile(
-        r"\b(vous (nous |me |lui )?devez|(vous )?(nous )?etes redevables?|(la|cette|votre|notre|une|sa) facture|"
-        r"(la|votre|cette) dette|(le|votre) solde|(la|votre) creance|(l|votre) impaye|montant (du|total|restant|"
-        r"impaye|de la facture|de votre (facture|dette)|de la dette|a regler|a payer)|(il )?reste (a payer|du|a regler)|"
-        r"(le )?total (du|de la facture|a payer|a regler)|s eleve a|(votre|l) encours|(votre|l) ardoise)\b"),
+        r"\b(vous (nous |me |lui )?devez|(vous )?(nous )?etes redevables?|(la|cette|votre|notre) facture|"
+        r"(la|votre|cette) dette|(le|votre) solde (du|restant|de la facture|de votre dossier|de votre compte client)|"
+        r"(la|votre) creance|(l|votre) impaye|montant (du|total|restant|impaye|de la facture|de votre (facture|dette)|"
+        r"de la dette|a regler|a payer)|reste (a payer|du|a regler)|total (du|de la facture|a payer|a regler)|"
+        r"(votre|l) encours|(votre|l) ardoise)\b"),
     "en": re.compile(
         r"\b(you owe|(the|your|this) (invoice|balance|debt|bill)|amount (due|owed|outstanding)|outstanding (balance|"
         r"amount)|total (due|owed))\b"),
@@ -42,6 +44,12 @@ _PROPOSAL = {
     "en": re.compile(
         r"\b(propos\w*|offer|first payment|instal?ments?|per month|a month|monthly|now|today|by (friday|monday|"
         r"tuesday|wednesday|thursday|the end)|part of|the rest|could you|can you|will you)\b"),
+}
+# a sentence about someone else's money (the debtor's client, bank…): a reformulation, not the debt
+_OTHERS = {
+    "fr": re.compile(r"\b(votre|son|leur|vos|ses) (client|clients|promoteur|donneur d ordre|fournisseur|banque|banquier|"
+                     r"assureur|employeur|locataire|proprietaire)\b"),
+    "en": re.compile(r"\b(your|their|his|her) (client|clients|customer|customers|bank|insurer|employer|tenant|landlord)\b"),
 }
 _SENTENCE = re.compile(r"[^.!?…]+[.!?…]*")
 # the flat 40 € indemnity a late professional debtor owes on top (Code de commerce L441-10, D441-5)
@@ -60,11 +68,12 @@ def misstated_amount(text: str, due: float, language: str, segment: str | None =
     in a B2B call), or None. Amounts within one unit of a right figure count as right."""
     claim = _CLAIM.get(language, _CLAIM["fr"])
     proposal = _PROPOSAL.get(language, _PROPOSAL["fr"])
+    others = _OTHERS.get(language, _OTHERS["fr"])
     right = [due] + ([due + B2B_INDEMNITY] if segment != "b2c" else [])
     for m in _SENTENCE.finditer(text):
         sentence = m.group(0)
         folded = fold(sentence)
-        if not claim.search(folded) or proposal.search(folded):
+        if not claim.search(folded) or proposal.search(folded) or others.search(folded):
             continue
         amounts = find_amounts(sentence)
         if not amounts or any(abs(a - r) < 1 for a in amounts for r in right):

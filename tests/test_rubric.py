@@ -234,31 +234,30 @@ def test_a_debtor_asking_how_much_must_get_a_figure(fr):
     assert call.score("Tout, je vous dis.").violations == []  # reported once a call
 
 
-def test_a_rule_made_by_an_unknown_rule_is_refused(tmp_path):
+def _problems_after_editing_the_fr_pack(tmp_path, old: str, new: str) -> list[str]:
+    """The loader's problems for a copy of the rubrics whose FR pack has `old` replaced by `new`."""
     import shutil
 
     copy = tmp_path / "rubrics"
     shutil.copytree(RUBRICS, copy)
     pack = copy / "packs" / "fr.yaml"
-    pack.write_text(pack.read_text(encoding="utf-8").replace("made_by: [FR-AMOUNT]", "made_by: [FR-AMOUNTS]"),
-                    encoding="utf-8")
+    text = pack.read_text(encoding="utf-8")
+    assert old in text
+    pack.write_text(text.replace(old, new), encoding="utf-8")
     with pytest.raises(RubricError) as exc:
         load_rubric(copy / "fr-default.yaml")
-    assert any("FR-AMOUNT-ASKED: made_by names FR-AMOUNTS, not another required rule" in p
-               for p in exc.value.problems), exc.value.problems
+    return exc.value.problems
+
+
+def test_a_rule_made_by_an_unknown_rule_is_refused(tmp_path):
+    problems = _problems_after_editing_the_fr_pack(tmp_path, "made_by: [FR-AMOUNT]", "made_by: [FR-AMOUNTS]")
+    assert any("FR-AMOUNT-ASKED: made_by names FR-AMOUNTS, not another required rule" in p for p in problems), problems
 
 
 def test_a_rule_asked_by_an_unknown_cue_is_refused(tmp_path):
-    import shutil
-
-    copy = tmp_path / "rubrics"
-    shutil.copytree(RUBRICS, copy)
-    pack = copy / "packs" / "fr.yaml"
-    pack.write_text(pack.read_text(encoding="utf-8").replace("asked_by: [opening, asks_who]", "asked_by: [opening, asks_whom]"),
-                    encoding="utf-8")
-    with pytest.raises(RubricError) as exc:
-        load_rubric(copy / "fr-default.yaml")
-    assert any("FR-ID: unknown debtor cue 'asks_whom'" in p for p in exc.value.problems), exc.value.problems
+    problems = _problems_after_editing_the_fr_pack(tmp_path, "asked_by: [opening, asks_who]",
+                                                   "asked_by: [opening, asks_whom]")
+    assert any("FR-ID: unknown debtor cue 'asks_whom'" in p for p in problems), problems
 
 
 def test_stages_and_english_rubric(fr):

@@ -502,15 +502,13 @@ class Rubric(StrictModel):
         for missed in self.missed_cues:
             if missed.debtor_cue not in cues:
                 raise ValueError(f"missed_cues: unknown debtor cue {missed.debtor_cue!r}")
+        required = {rule.id for pack in self.packs for rule in pack.rules if rule.kind == "required"}
         for pack in self.packs:
             for rule in pack.rules:
                 for cue in rule.cues + (rule.excerpt_due_after + rule.satisfied_by_cue + rule.asked_by
                                           if rule.kind == "required" else []):
                     if cue not in cues:
                         raise ValueError(f"rule {rule.id}: unknown debtor cue {cue!r} (define it under debtor_cues)")
-        required = {rule.id for pack in self.packs for rule in pack.rules if rule.kind == "required"}
-        for pack in self.packs:
-            for rule in pack.rules:
                 unknown = [r for r in rule.made_by if r not in required or r == rule.id]
                 if unknown:
                     raise ValueError(f"rule {rule.id}: made_by names {', '.join(unknown)}, not another required rule "

@@ -179,7 +179,7 @@ def calibrate(
             settings = make_settings(semantic=semantic)
             detector = detector_for(rubric_file.rubric, rubric_file.rubric.language, settings)
             if detector is not None:
-                detector.cache = VectorCache(settings.data_dir / "cache" / f"vectors-{detector.model.spec.key()}.jsonl")
+                detector.cache = VectorCache.for_embedder(settings.data_dir / "cache", detector.model.spec)
         reports = run(scorer, rows, splits, by_file=by_file, semantic=detector)
     except SimulatorError as exc:
         _fail(exc)
@@ -278,7 +278,7 @@ def train_semantic(
     cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: the rules, each detector and the shipped policy on a writer the models were not trained on")] = False,
     rubric: Annotated[str, typer.Option("--rubric", help="With --cross-check: the rubric whose phrase rules are measured too")] = "fr-default",
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
-    layers: Annotated[int, typer.Option("--layers", min=1, help="Blocks of the embedded model kept for the vectors")] = 14,
+    layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14, or several depths side by side: 14+20")] = "14",
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
     review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
@@ -304,12 +304,13 @@ def train_semantic(
         _err(f"error: {exc}")
         raise typer.Exit(2)
     try:
+        spec = EmbedderSpec(EMBEDDED_MODEL.sha256, layers)  # a wrong --layers: EmbedderError
         settings = make_settings(data_dir=data_dir)
         source = embedded_source(settings.data_dir, EMBEDDED_MODEL.sha256)
         if source is None:
             raise SimulatorError("the embedded model is not installed (run `make install`, then "
                                  "`python -m simulator prepare-model`)")
-        embedder = Embedder(EmbedderSpec(EMBEDDED_MODEL.sha256, layers), source)
+        embedder = Embedder(spec, source)
         cache_dir = settings.data_dir / "cache"
 
         def progress(done: int, total: int) -> None:
@@ -330,7 +331,7 @@ def train_semantic(
 
             rows, skipped = trained_counts(data)
             kept = f", {rows} labelled turns kept to vote" if data.get("neighbours") else ""
-            typer.echo(f"wrote {out}: {len(data['categories'])} categories on {layers}-block vectors, trained on "
+            typer.echo(f"wrote {out}: {len(data['categories'])} categories on {embedder.spec.key()} vectors, trained on "
                        f"{rows} tune rows ({skipped} holdout rows skipped){kept}")
     except SimulatorError as exc:
         _fail(exc)

@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 from simulator.cli import app
 from simulator.errors import SimulatorError
 from simulator.llm.embedded import EMBEDDED_MODEL
-from simulator.rubric.embedder import EmbedderSpec
+from simulator.rubric.embedder import Embedder, EmbedderError, EmbedderSpec, join_depths
 from simulator.rubric.learned import LEARNABLE, sha256_of
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
-from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, combined_probabilities, detector_for,
-                                       export, fit, fit_neighbours, load_semantic, write_semantic)
+from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, VectorCache, combined_probabilities,
+                                       detector_for, export, fit, fit_neighbours, load_semantic, text_key,
+                                       write_semantic)
 from simulator.rubric.service import TurnScorer
 from simulator.rubric.text import fold
 from simulator.settings import PROJECT_ROOT, Settings
@@ -409,6 +410,76 @@ def test_train_semantic_needs_out_or_cross_check():
     assert result.exit_code == 2 and "disclosure_missing" in result.output  # review 0.4 above its critical 0.3
     result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--critical-at", "menace=0.5"])
     assert result.exit_code == 2 and "unknown category 'menace'" in result.output
+
+
+# --- vectors from several depths ----------------------------------------------------------------------------
+
+def test_several_depths_are_one_spec_with_its_own_key():
+    both = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20")
+    assert both.depths == (14, 20) and both.key().endswith("-l14+20-mean")
+    assert EmbedderSpec.from_dict(both.as_dict()) == both and both.as_dict()["layers"] == [14, 20]
+    assert EmbedderSpec(EMBEDDED_MODEL.sha256, [14, 20]) == both
+    # one depth is written and keyed as before (older model files and vector caches are read the same)
+    assert SPEC.as_dict()["layers"] == 14 and SPEC.key().endswith("-l14-mean") and SPEC.depths == (14,)
+    assert both.single(20).key().endswith("-l20-mean")
+    for wrong in ("14+14", "0", "quatorze", [], "14+", 2.5, True):
+        with pytest.raises(EmbedderError, match=r"14\+20"):
+            EmbedderSpec(EMBEDDED_MODEL.sha256, wrong)
+
+
+def test_the_depths_vectors_side_by_side_have_unit_length():
+    import math
+
+    a, b = [0.6, 0.8], [1.0, 0.0, 0.0]
+    [joined] = join_depths([[a], [b]])
+    assert joined == pytest.approx([x / math.sqrt(2) for x in a + b])
+    assert math.fsum(x * x for x in joined) == pytest.approx(1.0)
+    with pytest.raises(EmbedderError, match="different pieces"):
+        join_depths([[a, a], [b]])
+
+
+def test_a_cache_of_several_depths_is_built_from_one_cache_per_depth(tmp_path):
+    spec = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20")
+    embedder = Embedder(spec, tmp_path / "none.gguf")
+    assert [p.spec.depths for p in embedder.parts] == [(14,), (20,)]
+    computed = []
+
+    def fake(depth):
+        def embed_pieces(texts, split=True):
+            computed.append((depth, tuple(texts)))
+            return [[[1.0, 0.0]] if depth == 14 else [[0.0, 1.0]] for _ in texts]
+        return embed_pieces
+
+    for part, depth in zip(embedder.parts, (14, 20)):
+        part.embed_pieces = fake(depth)
+    # the vectors of depth 14 computed earlier (e.g. for a one-depth model) serve the combination
+    (tmp_path / f"vectors-{spec.single(14).key()}.jsonl").write_text(
+        json.dumps({"k": text_key("déjà vu"), "v": [[0.0, 1.0]]}) + "\n", encoding="utf-8")
+    cache = VectorCache.for_embedder(tmp_path, spec)
+    got = cache.get(embedder, ["déjà vu", "nouveau"])
+    assert computed == [(14, ("nouveau",)), (20, ("déjà vu",)), (20, ("nouveau",))]
+    r = 2 ** -0.5
+    assert got == [[pytest.approx([0.0, r, 0.0, r])], [pytest.approx([r, 0.0, 0.0, r])]]
+    # written per depth, read again without computing anything
+    computed.clear()
+    assert VectorCache.for_embedder(tmp_path, spec).get(embedder, ["nouveau"]) == [got[1]]
+    assert computed == []
+    with pytest.raises(SimulatorError, match="2 depths"):
+        cache.get(Embedder(SPEC, tmp_path / "none.gguf"), ["nouveau"])
+
+
+def test_a_model_file_with_wrong_depths_names_the_file_and_the_fix(tmp_path):
+    data = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    data["embedder"]["layers"] = "14+14"
+    broken = tmp_path / "broken-semantic.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SimulatorError, match=r"broken-semantic.json: embedder: .*train-semantic"):
+        load_semantic(broken)
+
+
+def test_train_semantic_refuses_wrong_depths():
+    result = CliRunner().invoke(app, ["train-semantic", "x.csv", "--out", "m.json", "--layers", "14+abc"])
+    assert result.exit_code == 1 and "14+20" in result.output
 
 
 # --- on the real embedded model ----------------------------------------------------------------------------

@@ -44,24 +44,59 @@ class EmbedderError(SimulatorError):
 
 @dataclass(frozen=True)
 class EmbedderSpec:
-    """What the vectors are: which model (by the SHA-256 of the full GGUF), how many blocks, which pooling."""
+    """What the vectors are: which model (by the SHA-256 of the full GGUF), after how many blocks, which pooling.
+
+    `layers` may name several depths (`(14, 20)`, written `14+20`): a piece's vector is then the unit vectors
+    after each depth side by side, scaled to unit length — what the middle of the model and a later block each
+    say about the sentence (one truncated copy, one pass, per depth)."""
 
     source_sha256: str
-    layers: int = 14
+    layers: tuple[int, ...] | int = (14,)
     pooling: str = "mean"
     max_tokens: int = 384  # a longer turn is cut into pieces at sentence ends, each embedded on its own
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", parse_layers(self.layers))
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return self.layers  # type: ignore[return-value]  # always a tuple after __post_init__
+
     def key(self) -> str:
-        return f"{self.source_sha256[:12]}-l{self.layers}-{self.pooling}"
+        return f"{self.source_sha256[:12]}-l{'+'.join(map(str, self.depths))}-{self.pooling}"
+
+    def single(self, layers: int) -> "EmbedderSpec":
+        return EmbedderSpec(self.source_sha256, (layers,), self.pooling, self.max_tokens)
 
     def as_dict(self) -> dict:
-        return {"source_sha256": self.source_sha256, "layers": self.layers, "pooling": self.pooling,
+        layers: int | list[int] = self.depths[0] if len(self.depths) == 1 else list(self.depths)
+        return {"source_sha256": self.source_sha256, "layers": layers, "pooling": self.pooling,
                 "max_tokens": self.max_tokens}
 
     @classmethod
     def from_dict(cls, data: dict) -> "EmbedderSpec":
-        return cls(str(data["source_sha256"]), int(data["layers"]), str(data.get("pooling", "mean")),
+        return cls(str(data["source_sha256"]), data["layers"], str(data.get("pooling", "mean")),
                    int(data.get("max_tokens", 384)))
+
+
+def parse_layers(value: Any) -> tuple[int, ...]:
+    """`14`, `"14+20"`, `[14, 20]` → `(14, 20)`: distinct depths of at least one block, in the order given; an
+    EmbedderError saying what is wrong otherwise."""
+    if isinstance(value, str):
+        parts: list[Any] = [p.strip() for p in value.split("+")]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = [value]
+    try:
+        depths = tuple(int(p) for p in parts)
+        if any(isinstance(p, bool) or (isinstance(p, float) and p != int(p)) for p in parts):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise EmbedderError(f"layers {value!r}: give a number of blocks (14) or several joined by + (14+20)") from None
+    if not depths or min(depths) < 1 or len(set(depths)) != len(depths):
+        raise EmbedderError(f"layers {value!r}: each depth at least 1 block, none repeated (e.g. 14+20)")
+    return depths
 
 
 def _sha256(path: Path) -> str:
@@ -171,7 +206,8 @@ atexit.register(close_all)
 
 
 class Embedder:
-    """Unit-length sentence vectors of texts (thread-safe; the model is loaded on first use)."""
+    """Unit-length sentence vectors of texts (thread-safe; the model is loaded on first use). With several depths
+    (`EmbedderSpec.layers`), one embedder per depth (`parts`) and the vectors side by side."""
 
     def __init__(self, spec: EmbedderSpec, source: Path, threads: int | None = None) -> None:
         self.spec = spec
@@ -179,8 +215,12 @@ class Embedder:
         self.threads = threads or max(1, min(2, os.cpu_count() or 1))
         self._llama: Any = None
         self._lock = threading.Lock()
+        self.parts: list[Embedder] = ([Embedder(spec.single(d), source, threads) for d in spec.depths]
+                                      if len(spec.depths) > 1 else [])
 
     def _model(self) -> Any:
+        if self.parts:
+            return self.parts[0]._model()  # the tokenizer (the same in every copy) cuts the pieces
         if self._llama is None:
             try:
                 import llama_cpp
@@ -189,7 +229,7 @@ class Embedder:
                                     "(pip install -e '.[embedded]')") from None
             _route_llama_log(llama_cpp)
             llama_cpu.apply()  # no repacked weights on CPUs with AMX: llama.cpp's AMX code crashes there
-            path = truncated_model(self.source, self.spec.layers, self.spec.source_sha256)
+            path = truncated_model(self.source, self.spec.depths[0], self.spec.source_sha256)
             self._llama = llama_cpp.Llama(
                 model_path=str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
                 n_threads=self.threads, n_threads_batch=self.threads, verbose=False,
@@ -200,16 +240,22 @@ class Embedder:
     def warm(self) -> None:
         """Write the truncated copy if needed (about 15 s, once a machine), load it (about a second) and embed
         one short sentence, so that the first scored turn does not wait for any of it (`warmup.py`)."""
+        for part in self.parts:
+            part.warm()
+        if self.parts:
+            return
         with self._lock:
             self._model().embed("Bonjour.", normalize=False, truncate=True)
 
     @property
     def loaded(self) -> bool:
-        return self._llama is not None
+        return all(p.loaded for p in self.parts) if self.parts else self._llama is not None
 
     def close(self, timeout: float = 5.0) -> None:
         """Free the model now (loaded again on next use). Waits up to `timeout` seconds for a load or an
         embedding in progress; past that, leaves it (logged) rather than hold up the caller, e.g. at exit."""
+        for part in self.parts:
+            part.close(timeout)
         if not self._lock.acquire(timeout=timeout):
             log.warning("the semantic detector's model is still busy after %.0f s: not freed explicitly", timeout)
             return
@@ -245,6 +291,11 @@ class Embedder:
         return [vectors[0] for vectors in self.embed_pieces(texts, split=False)]
 
     def embed_pieces(self, texts: list[str], split: bool = True) -> list[list[list[float]]]:
+        """Per text, one unit vector per piece (`pieces`; `split=False`: the whole text as one piece)."""
+        if self.parts:
+            with self._lock:
+                per_part = [part.embed_pieces(texts, split) for part in self.parts]
+            return [join_depths([vectors[i] for vectors in per_part]) for i in range(len(texts))]
         with self._lock:
             llama = self._model()
             out = []
@@ -257,3 +308,13 @@ class Embedder:
                     vectors.append([x / norm for x in vector])
                 out.append(vectors)
             return out
+
+
+def join_depths(per_depth: list[list[list[float]]]) -> list[list[float]]:
+    """One turn's pieces embedded at several depths (each piece a unit vector per depth) → per piece, the depths'
+    vectors side by side, scaled to unit length. Every depth cuts the text the same way (one tokenizer)."""
+    if len({len(pieces) for pieces in per_depth}) != 1:
+        raise EmbedderError("the truncated copies cut a text into different pieces (they should share one "
+                            "tokenizer): delete the *.first*.gguf copies in the data directory's models/ folder")
+    scale = 1.0 / len(per_depth) ** 0.5
+    return [[x * scale for vector in vectors for x in vector] for vectors in zip(*per_depth)]

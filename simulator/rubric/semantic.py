@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .embedder import Embedder, EmbedderSpec
+from .embedder import Embedder, EmbedderSpec, join_depths
 from .learned import LEARNABLE, read_model
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,11 @@ class SemanticModel:
         self.source = source
         self.sha256 = sha256
         self.language: str = data["language"]
-        self.spec = EmbedderSpec.from_dict(data["embedder"])
+        try:
+            self.spec = EmbedderSpec.from_dict(data["embedder"])
+        except (KeyError, TypeError, ValueError, SimulatorError) as exc:
+            raise SimulatorError(f"{source}: embedder: missing or wrong field ({exc}) "
+                                 "(train it again: python -m simulator train-semantic)") from None
         self.categories: tuple[str, ...] = tuple(data["categories"])
         self.bias: tuple[float, ...] = tuple(float(b) for b in data["bias"])
         # on the mean of this model's and the lexical detector's probabilities (`apply_to_turn`)
@@ -295,6 +299,7 @@ class VectorCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.parts: list[VectorCache] = []
         self.vectors: dict[str, list[list[float]]] = {}
         if path.is_file():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -304,7 +309,23 @@ class VectorCache:
                 except (ValueError, KeyError):
                     continue  # a line cut by a crash: computed again
 
+    @classmethod
+    def for_embedder(cls, cache_dir: Path, spec: EmbedderSpec) -> "VectorCache":
+        """The cache of `spec`'s vectors in `cache_dir`; with several depths, built from one cache per depth
+        (the vectors of a depth serve every combination that has it)."""
+        if len(spec.depths) == 1:
+            return cls(cache_dir / f"vectors-{spec.key()}.jsonl")
+        cache = cls(cache_dir / f"vectors-{spec.key()}.jsonl")
+        cache.parts = [cls.for_embedder(cache_dir, spec.single(d)) for d in spec.depths]
+        return cache
+
     def get(self, embedder: Embedder, texts: Sequence[str], progress=None) -> list[list[list[float]]]:
+        if self.parts:
+            if len(embedder.parts) != len(self.parts):
+                raise SimulatorError(f"{self.path}: a cache of {len(self.parts)} depths for an embedder of "
+                                     f"{len(embedder.parts) or 1}")
+            per_part = [cache.get(part, texts, progress) for cache, part in zip(self.parts, embedder.parts)]
+            return [join_depths([vectors[i] for vectors in per_part]) for i in range(len(texts))]
         missing = [t for t in dict.fromkeys(texts) if text_key(t) not in self.vectors]
         if missing:
             self.path.parent.mkdir(parents=True, exist_ok=True)

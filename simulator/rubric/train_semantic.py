@@ -32,7 +32,7 @@ def vectors_for(rows: list[LabelledTurn], embedder: Embedder, cache_dir: Path,
                 progress: Progress | None = None) -> list[SemanticRow]:
     if any(r.split != "tune" for r in rows):
         raise SimulatorError("a holdout row reached training (only split=tune rows may be trained on)")
-    cache = VectorCache(cache_dir / f"vectors-{embedder.spec.key()}.jsonl")
+    cache = VectorCache.for_embedder(cache_dir, embedder.spec)
     pieces = cache.get(embedder, [r.agent_text for r in rows], progress)
     return [SemanticRow(p, r.violations) for p, r in zip(pieces, rows)]
 

@@ -335,11 +335,11 @@ def _normalised(text: str) -> str:
     return " ".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
 
 
-def _training_file(path, prefix, others, most):
+def _training_file(path, prefix, others, most, share=(0.55, 0.65), every=30, each_most=45, hard=110, gaming=15):
     """A training-only file of 400 rows (every row tune, checked with --tune-only): no turn repeats another
-    file's or another of its own after normalising case, punctuation and spacing; every category at least 30
-    times and the `most` ones 45; 55-65 % of rows with a category; at least 110 hard negatives (good or
-    borderline), 15 gaming turns, 20 of every level."""
+    file's or another of its own after normalising case, punctuation and spacing; every category at least
+    `every` times and the `most` ones `each_most`; a `share` of rows with a category; at least `hard` hard
+    negatives (good or borderline), `gaming` gaming turns, 20 of every level."""
     rows, cats = _blind_set(path, prefix, 400, others, tune_only=True)
     assert [r.id for r in rows] == [f"{prefix}{i:03d}" for i in range(1, 401)]
     assert all(r.split == "tune" for r in rows)
@@ -348,13 +348,13 @@ def _training_file(path, prefix, others, most):
         seen |= {_normalised(r.agent_text) for r in check_labels.check(other, tune_only=other == EXTRA).rows}
     assert not [r.id for r in rows if _normalised(r.agent_text) in seen]
     assert len({_normalised(r.agent_text) for r in rows}) == len(rows)
-    assert all(cats[c] >= 30 for c in check_labels.CATEGORIES), cats
-    assert all(cats[c] >= 45 for c in most), cats
-    assert 0.55 <= sum(bool(r.violations) for r in rows) / len(rows) <= 0.65
+    assert all(cats[c] >= every for c in check_labels.CATEGORIES), cats
+    assert all(cats[c] >= each_most for c in most), cats
+    assert share[0] <= sum(bool(r.violations) for r in rows) / len(rows) <= share[1]
     hard_negatives = [r for r in rows if r.note.lower().startswith(check_labels.HARD_NEGATIVE_PREFIX)]
-    assert len(hard_negatives) >= 110 and not any(r.violations for r in hard_negatives)
+    assert len(hard_negatives) >= hard and not any(r.violations for r in hard_negatives)
     assert all(r.kind in ("good", "borderline") for r in hard_negatives)
-    assert sum(r.kind == "gaming" for r in rows) >= 15
+    assert sum(r.kind == "gaming" for r in rows) >= gaming
     for dim in check_labels.DIMENSIONS:
         levels = Counter(r.scores[dim] for r in rows)
         assert all(levels[level] >= 20 for level in check_labels.LEVELS), (dim, levels)
@@ -398,3 +398,25 @@ def test_training_file_m_passes_and_shares_nothing_with_the_other_sets():
     others = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D, TRAIN_E, TRAIN_G,
               TRAIN_H)
     _training_file(TRAIN_M, "m", others, MOST_MISSED)
+
+
+TRAIN_N = ROOT / "calibration" / "fr_turns_train_n.csv"
+TRAIN_R = ROOT / "calibration" / "fr_turns_train_r.csv"
+
+
+def _precision_file(path, prefix, others):
+    """A training-only file written for precision (session 19): fewer violations (45–55 % of rows), at least 160
+    hard negatives, every category at least 25 times and the five most missed 35, 12 gaming turns."""
+    _training_file(path, prefix, others, MOST_MISSED, share=(0.45, 0.55), every=25, each_most=35, hard=160, gaming=12)
+
+
+EARLIER = (SHIPPED, EXTRA, FRESH, THIRD, TRAIN_A, TRAIN_B, FOURTH, FIFTH, SIXTH, TRAIN_C, TRAIN_D, TRAIN_E, TRAIN_G,
+           TRAIN_H, TRAIN_M)
+
+
+def test_training_file_n_passes_and_shares_nothing_with_the_other_sets():
+    _precision_file(TRAIN_N, "n", EARLIER + (TRAIN_R,))
+
+
+def test_training_file_r_passes_and_shares_nothing_with_the_other_sets():
+    _precision_file(TRAIN_R, "r", EARLIER + (TRAIN_N,))

@@ -57,7 +57,8 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         return {"missing": f"the embedded model could not be loaded ({exc})"}
     scorer = get_scorer(rubric, "fr")
     model = detector.model
-    semantic_ms, total_ms, lexical_ms = [], [], []
+    semantic_ms, total_ms, lexical_ms, first_depth_ms = [], [], [], []
+    first = detector.embedder.parts[0] if detector.embedder.parts else None  # one depth alone: the baseline
     deadline = time.perf_counter() + budget_s
     turns = sample(n)
     for debtor, agent in turns:
@@ -74,6 +75,9 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         turn = apply_to_turn(scorer, turn, agent, debtor_folded, probabilities, model.review_at, model.critical_at,
                              votes=votes)
         t2 = time.perf_counter()
+        if first is not None:  # the same turn embedded by the first depth's copy alone (session 18's detector)
+            first.embed_pieces([agent])
+            first_depth_ms.append((time.perf_counter() - t2) * 1000)
         lexical_ms.append((t1 - t0) * 1000)
         semantic_ms.append((t2 - t1) * 1000)
         total_ms.append((t2 - t0) * 1000)
@@ -82,7 +86,8 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         "turns": len(semantic_ms), "sampled": len(turns), "threads": detector.embedder.threads, "warm_s": warm_s,
         "semantic_ms": statistics.median(semantic_ms), "semantic_p90_ms": ordered[int(0.9 * (len(ordered) - 1))],
         "semantic_max_ms": ordered[-1], "total_ms": statistics.median(total_ms),
-        "lexical_ms_here": statistics.median(lexical_ms),
+        "lexical_ms_here": statistics.median(lexical_ms), "depths": "+".join(map(str, model.spec.depths)),
+        "first_depth_ms": statistics.median(first_depth_ms) if first_depth_ms else None,
     }
 
 
@@ -100,4 +105,16 @@ def render_rows(s: dict | None, lexical_us: float) -> str:
             f"llama.cpp on {s['threads']} threads; model loaded and warmed up beforehand in {s['warm_s']:.1f} s) "
             f"| **{s['semantic_ms']:,.0f} ms** (p90 {s['semantic_p90_ms']:,.0f} ms, max {s['semantic_max_ms']:,.0f} ms; "
             f"whole turn with the rules {s['total_ms']:,.0f} ms) | | |"
-            f"\n| ratio semantic detector ÷ lexical scorer (its median above, same run) | **{ratio:,.0f}×** | | |")
+            f"\n| ratio semantic detector ÷ lexical scorer (its median above, same run) | **{ratio:,.0f}×** | | |"
+            + _depth_rows(s))
+
+
+def _depth_rows(s: dict) -> str:
+    """With vectors from several depths: the first depth's copy alone on the same turns, and the ratio."""
+    if not s.get("first_depth_ms"):
+        return ""
+    first = s["depths"].split("+")[0]
+    return (f"\n| baseline: the same turns embedded after {first} blocks only (one copy, as before session 19) "
+            f"| {s['first_depth_ms']:,.0f} ms | | |"
+            f"\n| ratio blocks {s['depths']} ÷ blocks {first} alone (embed + score ÷ embed, same turns) "
+            f"| **{s['semantic_ms'] / s['first_depth_ms']:.2f}×** | | |")

@@ -278,7 +278,7 @@ def train_semantic(
     cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: the rules, each detector and the shipped policy on a writer the models were not trained on")] = False,
     rubric: Annotated[str, typer.Option("--rubric", help="With --cross-check: the rubric whose phrase rules are measured too")] = "fr-default",
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
-    layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14, or several depths side by side: 14+20")] = "14",
+    layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14+20 (the shipped model: blocks 14 and 20 side by side), or one depth: 14")] = "14+20",
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
     review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,

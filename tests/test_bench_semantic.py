@@ -31,6 +31,17 @@ def test_the_line_quotes_the_ratio_to_the_lexical_median_of_the_same_run():
     assert len({line.count("|") for line in table}) == 1  # the rows fit the table's columns
 
 
+def test_with_two_depths_the_line_quotes_the_first_depth_alone_as_the_baseline():
+    measured = {"turns": 40, "sampled": 40, "threads": 2, "warm_s": 2.0, "semantic_ms": 600.0,
+                "semantic_p90_ms": 800.0, "semantic_max_ms": 900.0, "total_ms": 601.0, "lexical_ms_here": 0.3,
+                "depths": "14+20", "first_depth_ms": 250.0}
+    rows = render_rows(measured, 250.0)
+    assert "embedded after 14 blocks only" in rows and "| 250 ms |" in rows
+    assert "ratio blocks 14+20 ÷ blocks 14 alone" in rows and "| **2.40×** |" in rows
+    assert "blocks 14 alone" not in render_rows(measured | {"first_depth_ms": None, "depths": "14"}, 250.0)
+    assert len({line.count("|") for line in rows.strip().splitlines()}) == 1
+
+
 def test_the_sample_is_spread_over_the_labelled_file():
     turns = sample(40)
     assert len(turns) == 40 and len({agent for _, agent in turns}) == 40

@@ -29,6 +29,7 @@ from .conftest import REAL_DATA_DIR
 
 SHIPPED = PROJECT_ROOT / "rubrics" / "models" / "fr-semantic.json"
 SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, 14)
+SHIPPED_SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20")
 THREAT = "Réfléchissez bien à ce que vous avez à perdre, Monsieur. Je ne le dirai pas deux fois."
 POLITE = "Je comprends. Pouvez-vous me dire quand vous pourriez régler les 1 240 euros ?"
 
@@ -81,7 +82,8 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     for name, f in files.items():  # a label file edited since: train the model again (rubrics/packs/fr.yaml)
         assert sha256_of(PROJECT_ROOT / name) == f["sha256"], f"{name} changed since fr-semantic.json was trained"
     model = load_semantic(SHIPPED)
-    assert model.dim == 1536 and model.spec.key() == SPEC.key()
+    # vectors after blocks 14 and 20 side by side (chosen leaving one writer out, docs/rubrics.md)
+    assert model.dim == 2 * 1536 and model.spec.key() == SHIPPED_SPEC.key()
     assert all(model.review_at[c] <= model.critical_at[c] for c in model.categories)
     # read alone (no lexical column): a higher bar, chosen leaving one writer out (docs/rubrics.md)
     assert model.critical_at["disclosure_missing"] == 0.7 and model.review_at["disclosure_missing"] == 0.5
@@ -90,8 +92,8 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     assert model.neighbours is not None and model.neighbours.k == 10
     assert model.neighbours.categories == tuple(LEARNABLE)
     assert len(model.neighbours.labels) == sum(f["tune_rows"] for f in data["trained_on"])
-    # the mean of three from 0.4 (0.3: a review flag), chosen leaving one writer out (docs/rubrics.md)
-    assert all(model.critical_at[c] == 0.4 and model.review_at[c] == 0.3 for c in LEARNABLE)
+    # the mean of three from 0.42 (0.3: a review flag), chosen leaving one writer out (docs/rubrics.md)
+    assert all(model.critical_at[c] == 0.42 and model.review_at[c] == 0.3 for c in LEARNABLE)
     assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
 
 
@@ -500,9 +502,12 @@ def test_the_embedder_gives_the_vectors_the_model_was_trained_on(real_detector):
         got = real_detector.embedder.embed([item["text"]])[0]
         cosine = sum(a * b for a, b in zip(got, item["vector"]))
         assert cosine > 0.999, item["text"]
-    marker = json.loads(real_detector.embedder.source.with_name(
-        f"{real_detector.embedder.source.stem}.first14.gguf.json").read_text())
-    assert marker["sha256"] == "b24378ba090066e6626bac74127668f0fe45a7f1e55b928aa61c7e5188b55e11"  # same bytes everywhere
+    source = real_detector.embedder.source
+    assert [p.spec.depths for p in real_detector.embedder.parts] == [(14,), (20,)]
+    for depth, sha256 in ((14, "b24378ba090066e6626bac74127668f0fe45a7f1e55b928aa61c7e5188b55e11"),
+                          (20, "5c783d32b7f735e2e7dd2ca52a22c72995fa4e2a8939d070131982b2d950400e")):
+        marker = json.loads(source.with_name(f"{source.stem}.first{depth}.gguf.json").read_text())
+        assert marker["sha256"] == sha256  # the same bytes on every machine
 
 
 @pytest.mark.embedded

@@ -38,7 +38,7 @@ def test_a_process_that_used_the_real_embedder_exits_with_nothing_on_stderr():
     done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, env=env,
                           timeout=180)
     assert done.returncode == 0, done.stderr
-    assert "dims 1536" in done.stdout
+    assert "dims 3072" in done.stdout  # blocks 14 and 20 side by side: both copies loaded and freed
     # no destructor error at teardown; llama.cpp's warnings went to the log (INFO), not to stderr
     assert done.stderr == ""
     assert "simulator.llama_cpp" in done.stdout
@@ -79,7 +79,7 @@ class SlowEmbedder:
             if self.error:
                 raise self.error
             self.embedded.extend(texts)
-            return [[[0.0] * 1536] for _ in texts]
+            return [[[0.0] * (1536 * len(self.spec.depths))] for _ in texts]
 
 
 @pytest.fixture

@@ -144,6 +144,21 @@ def test_acknowledging_counts_most_right_after_a_difficulty(fr):
     assert ignored.scores["empathy"] <= 2 and ignored.flags.missed_cue and "empathy" in ignored.tips
 
 
+def test_not_having_received_found_or_understood_is_no_difficulty(fr):
+    # « je n'ai rien / pas … » is a difficulty when it is money; not when the debtor has not found the invoice,
+    # has no time, or has nothing under that name (the empathy tip « Il vient de vous dire sa difficulté » was
+    # shown after « non, je n'ai rien à ce nom-là » in a practice call, session 19)
+    ask = "La facture ID-2025-0917 de 1 260 € est échue depuis le 12. Quand pourra-t-elle être réglée ?"
+    for line in ("Écoutez, je regarde… non, je n'ai rien à ce nom-là.", "Je n'ai pas compris votre nom.",
+                 "Je n'ai pas trouvé le courrier.", "Je n'ai plus rien à voir avec cette société."):
+        turn = fr.score_isolated(ask, line)
+        assert not turn.flags.missed_cue, line
+    for line in ("Je n'ai pas d'argent en ce moment.", "On n'a plus rien.", "Je n'ai plus rien sur le compte.",
+                 "On n'a pas encore été payés par notre client.", "Je n'ai pas pu payer ce mois-ci."):
+        turn = fr.score_isolated(ask, line)
+        assert turn.flags.missed_cue, line
+
+
 def test_threats_are_violations_and_true_next_steps_are_not(fr):
     threat = fr.score_isolated("Si vous ne payez pas, on va saisir votre salaire dès le mois prochain.", "J'ai rien.")
     assert {"threat", "false_legal"} <= {v.category for v in threat.violations}
@@ -276,7 +291,7 @@ def test_stages_and_english_rubric(fr):
 def test_scored_turn_json_has_the_shared_shape(fr):
     data = fr.score_isolated("Vous êtes un escroc, payez !", "Non.").to_json()
     assert set(data) >= {"rubric", "scores", "rules", "evidence", "tips", "violations", "stage", "judge"}
-    assert data["rubric"] == "fr-default@1.3.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert data["rubric"] == "fr-default@1.3.1" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
     assert set(data["rules"]) == {"empathy", "firmness", "clarity"}  # the rules' own scores, beside the calibrated ones
     assert set(data["violations"][0]) >= {"rule", "category", "start", "end", "text", "reference"}
     assert json.loads(json.dumps(data)) == data

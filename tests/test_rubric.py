@@ -145,8 +145,8 @@ def test_acknowledging_counts_most_right_after_a_difficulty(fr):
 
 
 def test_not_having_received_found_or_understood_is_no_difficulty(fr):
-    # « je n'ai rien / pas … » is a difficulty when it is money; not when the debtor has not found the invoice,
-    # has no time, or has nothing under that name (the empathy tip « Il vient de vous dire sa difficulté » was
+    # « je n'ai rien / pas … » is a difficulty when it is money; not when the debtor has not found the letter,
+    # did not understand, or has nothing under that name (the empathy tip « Il vient de vous dire sa difficulté » was
     # shown after « non, je n'ai rien à ce nom-là » in a practice call, session 19)
     ask = "La facture ID-2025-0917 de 1 260 € est échue depuis le 12. Quand pourra-t-elle être réglée ?"
     for line in ("Écoutez, je regarde… non, je n'ai rien à ce nom-là.", "Je n'ai pas compris votre nom.",

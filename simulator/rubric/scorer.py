@@ -196,6 +196,11 @@ class _Rule:
         self.description: Any = spec.description.get(lang)
         self.fix: Any = spec.fix.get(lang) if spec.fix else None
 
+    def still_open(self, satisfied: set[str], reported: set[str]) -> bool:
+        """A required rule not made in this call (nor by a rule of its `made_by`) and not reported missing yet."""
+        return (self.id not in satisfied and self.id not in reported
+                and (not self.made_by or self.made_by.isdisjoint(satisfied)))
+
 
 class _Learned:
     """A learned rule of the rubric's pack, bound to its category's column in the model."""
@@ -620,8 +625,8 @@ class ScoringSession:
         only after a debtor cue (`debtor_cue`: the debtor asked how much) is due only after that cue."""
         if self.cues and not self.scorer._asked_by.isdisjoint(self.cues):
             return True
-        return any(not rule.debtor_cue and rule.id not in self.satisfied and rule.id not in self.reported
-                   and rule.made_by.isdisjoint(self.satisfied) for rule in self.scorer.required)
+        return any(not rule.debtor_cue and rule.still_open(self.satisfied, self.reported)
+                   for rule in self.scorer.required)
 
     def score(self, text: str) -> TurnScore:
         result = score_turn(self.scorer, text, self)
@@ -911,9 +916,7 @@ def _violations(scorer: Scorer, session: ScoringSession, text: str, probe: Probe
                     reference=rule.reference, description=rule.description, fix=rule.fix))
                 break
     for rule in scorer.required:
-        if rule.id in session.satisfied or rule.id in session.reported:
-            continue
-        if rule.made_by and not rule.made_by.isdisjoint(session.satisfied):
+        if not rule.still_open(session.satisfied, session.reported):
             continue
         if rule.debtor_cue and not any(c in session.cues for c in rule.cues):
             continue

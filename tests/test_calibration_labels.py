@@ -420,3 +420,25 @@ def test_training_file_n_passes_and_shares_nothing_with_the_other_sets():
 
 def test_training_file_r_passes_and_shares_nothing_with_the_other_sets():
     _precision_file(TRAIN_R, "r", EARLIER + (TRAIN_N,))
+
+
+TRAIN_U = ROOT / "calibration" / "fr_turns_train_u.csv"
+TRAIN_V = ROOT / "calibration" / "fr_turns_train_v.csv"
+
+
+def _recall_file(path, prefix, others):
+    """A training-only file written for recall (session 20) on the violations the detectors missed most: veiled
+    threats and pressure at least 60 times each, missing disclosures 45, false legal claims 35, insults 30, the
+    other categories 26; 55–65 % of rows with a violation, at least 130 hard negatives, 12 gaming turns."""
+    _training_file(path, prefix, others, ("threat", "pressure"), share=(0.55, 0.65), every=26, each_most=60,
+                   hard=130, gaming=12)
+    _rows, cats = _blind_set(path, prefix, 400, others, tune_only=True)
+    assert cats["disclosure_missing"] >= 45 and cats["false_legal"] >= 35 and cats["insult"] >= 30, cats
+
+
+def test_training_file_u_passes_and_shares_nothing_with_the_other_sets():
+    _recall_file(TRAIN_U, "u", EARLIER + (TRAIN_N, TRAIN_R, TRAIN_V))
+
+
+def test_training_file_v_passes_and_shares_nothing_with_the_other_sets():
+    _recall_file(TRAIN_V, "v", EARLIER + (TRAIN_N, TRAIN_R, TRAIN_U))

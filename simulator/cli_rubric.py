@@ -276,13 +276,14 @@ def train_semantic(
         help="Labelled CSV file(s), glob pattern(s) or probe .txt files; only their split=tune rows are trained on")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the model here (e.g. rubrics/models/fr-semantic.json)")] = None,
     cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: the rules, each detector and the shipped policy on a writer the models were not trained on")] = False,
-    rubric: Annotated[str, typer.Option("--rubric", help="With --cross-check: the rubric whose phrase rules are measured too")] = "fr-default",
+    rubric: Annotated[str, typer.Option("--rubric", help="The rubric whose phrase rules are measured too (--cross-check) and decide where the stack is trained")] = "fr-default",
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
     layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14+20 (the shipped model: blocks 14 and 20 side by side), or one depth: 14")] = "14+20",
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
-    review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
-    critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean probability from which it is a critical error: 0.4, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
+    stack: Annotated[bool, typer.Option("--stack/--no-stack", help="Weigh the detectors' readings per category with a regression trained leaving one file out (needs --neighbours > 0; minutes more); --no-stack: their plain mean")] = True,
+    review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean (or stacked) probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
+    critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean (or stacked) probability from which it is a critical error: 0.4, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
 ) -> None:
     """Train the semantic violation detector on labelled turns with the embedded model's vectors (about a second
@@ -317,20 +318,27 @@ def train_semantic(
             if done == 1 or done % 50 == 0 or done == total:
                 typer.echo(f"vectors of new turns: {done}/{total}", err=True)
 
-        if cross_check:
+        def done(name: str, rows: int) -> None:
+            typer.echo(f"left out {name}: {rows} turns read", err=True)
+
+        rules_scorer = None
+        if cross_check or stack:
             from .rubric.loader import resolve_rubric
             from .rubric.scorer import Scorer
 
             rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
+        if cross_check:
             typer.echo(format_cross_check(run_check(labels, embedder, cache_dir, rules_scorer, language, c,
-                                                    review, critical, progress, neighbours)))
+                                                    review, critical, progress, neighbours, stack, done)))
         if out is not None:
-            data = train(labels, embedder, cache_dir, language, c, review, critical, progress, neighbours)
+            data = train(labels, embedder, cache_dir, language, c, review, critical, progress, neighbours,
+                         rules_scorer if stack else None, done)
             write_semantic(data, out)
             from .rubric.train import trained_counts
 
             rows, skipped = trained_counts(data)
             kept = f", {rows} labelled turns kept to vote" if data.get("neighbours") else ""
+            kept += f", stacked in {len(data['stack']['categories'])} categories" if data.get("stack") else ""
             typer.echo(f"wrote {out}: {len(data['categories'])} categories on {embedder.spec.key()} vectors, trained on "
                        f"{rows} tune rows ({skipped} holdout rows skipped){kept}")
     except SimulatorError as exc:

@@ -214,6 +214,34 @@ def test_a_debtor_asking_who_calls_or_how_much_makes_a_disclosure_due_again(fr):
         assert not fr.isolated_session(mid_call).disclosures_due(), mid_call
 
 
+def test_more_ways_of_opening_a_call_or_asking_who_calls_make_a_disclosure_due(fr):
+    """Rubric 1.4.0: a business answering with a comma or a longer name, a pick-up after a time note, « quel »
+    (the pattern once required « quell- »), « pour le compte de qui », « je vous dois quoi », « il reste
+    combien » are heard (the semantic detector may then report a missing disclosure, `disclosures_due`); « combien
+    de temps » is not a question about the amount."""
+    heard = {
+        "Comptabilité, Sophie à l'appareil.": "opening",
+        "Oui, c'est la société Picard Élec, je vous écoute.": "opening",
+        "Oui, c'est la compta de Menuiserie Berthier.": "opening",
+        "(21 h 45) Allô ?": "pickup",
+        "Ouais allô.": "pickup",
+        "Vous êtes de quel cabinet ?": "asks_who",
+        "Quelle société ?": "asks_who",
+        "Vous appelez pour le compte de qui ?": "asks_who",
+        "Mandatée par qui, vous dites ?": "asks_who",
+        "Vous êtes de chez qui, déjà ?": "asks_who",
+        "Pardon, je n'ai pas compris votre nom.": "asks_who",
+        "Je vous dois quoi, au juste ?": "asks_amount",
+        "Attendez, il reste combien sur mon prêt au total ?": "asks_how_much",
+    }
+    for line, cue in heard.items():
+        assert cue in fr.debtor_cues(line), line
+        assert fr.isolated_session(line).disclosures_due(), line
+    for line in ("Il me reste combien de temps pour contester ?", "Combien de jours il me reste ?"):
+        assert "asks_how_much" not in fr.debtor_cues(line), line
+        assert "asks_amount" not in fr.debtor_cues(line), line
+
+
 def test_a_debtor_asking_how_much_must_get_a_figure(fr):
     """FR-AMOUNT-ASKED: "how much?" answered without any figure is a missing disclosure (CPCE R124-4) — in an
     excerpt, or in a call where the amount was not stated yet; not once the amount was stated (FR-AMOUNT made:
@@ -291,7 +319,7 @@ def test_stages_and_english_rubric(fr):
 def test_scored_turn_json_has_the_shared_shape(fr):
     data = fr.score_isolated("Vous êtes un escroc, payez !", "Non.").to_json()
     assert set(data) >= {"rubric", "scores", "rules", "evidence", "tips", "violations", "stage", "judge"}
-    assert data["rubric"] == "fr-default@1.3.1" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
+    assert data["rubric"] == "fr-default@1.4.0" and set(data["scores"]) == {"empathy", "firmness", "clarity"}
     assert set(data["rules"]) == {"empathy", "firmness", "clarity"}  # the rules' own scores, beside the calibrated ones
     assert set(data["violations"][0]) >= {"rule", "category", "start", "end", "text", "reference"}
     assert json.loads(json.dumps(data)) == data

@@ -77,7 +77,7 @@ async def test_a_call_stores_each_score_the_frozen_rubric_and_the_scorecard(sett
     await sim.end_call(call.id)
     turns = sim.store.turns(call.id)
     agent = [t for t in turns if t.speaker == "agent"]
-    assert all(t.score and t.score["rubric"] == "fr-default@1.3.1" for t in agent)
+    assert all(t.score and t.score["rubric"] == "fr-default@1.4.0" for t in agent)
     assert all(t.score is None for t in turns if t.speaker == "debtor")
     assert agent[1].score["violations"][0]["category"] == "insult"
     card = sim.store.scorecard(call.id)
@@ -88,7 +88,7 @@ async def test_a_call_stores_each_score_the_frozen_rubric_and_the_scorecard(sett
 
         rid, version, frozen = conn.execute(text("SELECT rubric_id, rubric_version, rubric_json FROM sessions WHERE id = :i"),
                                             {"i": call.id}).one()
-    assert (rid, version) == ("fr-default", "1.3.1") and json.loads(frozen)["compliance"][0]["id"] == "fr"
+    assert (rid, version) == ("fr-default", "1.4.0") and json.loads(frozen)["compliance"][0]["id"] == "fr"
     await sim.aclose()
 
 

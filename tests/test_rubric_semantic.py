@@ -5,6 +5,7 @@ embedded model the vectors are the ones the shipped model was trained on."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 
@@ -18,9 +19,9 @@ from simulator.rubric.embedder import Embedder, EmbedderError, EmbedderSpec, joi
 from simulator.rubric.learned import LEARNABLE, sha256_of
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
-from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, VectorCache, combined_probabilities,
-                                       detector_for, export, fit, fit_neighbours, load_semantic, text_key,
-                                       write_semantic)
+from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, Stack, VectorCache,
+                                       combined_probabilities, detector_for, export, fit, fit_neighbours, load_semantic,
+                                       log_odds, text_key, write_semantic)
 from simulator.rubric.service import TurnScorer
 from simulator.rubric.text import fold
 from simulator.settings import PROJECT_ROOT, Settings
@@ -93,7 +94,9 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     assert model.neighbours.categories == tuple(LEARNABLE)
     assert len(model.neighbours.labels) == sum(f["tune_rows"] for f in data["trained_on"])
     # the mean of three from 0.42 (0.3: a review flag), chosen leaving one writer out (docs/rubrics.md)
-    assert all(model.critical_at[c] == 0.42 and model.review_at[c] == 0.3 for c in LEARNABLE)
+    assert all(model.critical_at[c] == 0.3 and model.review_at[c] == 0.2 for c in LEARNABLE)  # on the stack
+    assert model.stack is not None and set(model.stack.weights) == set(LEARNABLE)
+    assert data["trainer"]["stack"] is True
     assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
 
 
@@ -106,8 +109,10 @@ class _FakeDetector:
 
     cache = None
 
-    def __init__(self, probabilities=None, error=None, votes=None):
-        self.model = load_semantic(SHIPPED)
+    def __init__(self, probabilities=None, error=None, votes=None, stack=False):
+        self.model = copy.copy(load_semantic(SHIPPED))  # the loaded model is cached: not changed in place
+        if not stack:
+            self.model.stack = None  # the plain mean of the detectors (the tests written for it)
         self.embedder = _FakeEmbedder()
         self._p = probabilities or {}
         self._votes = votes
@@ -394,11 +399,103 @@ async def test_the_votes_join_the_mean_that_decides():
     assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
     assert any("the nearest labelled turns" in n and "lexical" in n for n in turn.notes)
     # near turns that are not threats pull it down
-    assert (0.99 + lexical) / 2 >= critical > (0.99 + lexical) / 3
-    _, _, turn = await _score(_FakeDetector({"threat": 0.99}), POLITE)
+    sure = min(1.0, 2 * critical + 0.05 - lexical)
+    assert (sure + lexical) / 2 >= critical > (sure + lexical) / 3
+    _, _, turn = await _score(_FakeDetector({"threat": sure}), POLITE)
     assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
-    _, _, turn = await _score(_FakeDetector({"threat": 0.99}, votes={"threat": 0.0}), POLITE)
+    _, _, turn = await _score(_FakeDetector({"threat": sure}, votes={"threat": 0.0}), POLITE)
     assert not turn.violations
+
+
+# --- the stack: the readings weighed per category (session 20) ----------------------------------------------
+
+STACK = {"parts": ["semantic", "lexical", "votes"], "C": 1.0,
+         "categories": {"threat": {"weights": [0.5, 0.25, 2.0], "bias": -1.0}}}
+
+
+def test_the_stack_weighs_the_readings_of_the_categories_it_has_weights_for():
+    import math
+
+    stack = Stack(STACK, "m.json")
+    expected = 1 / (1 + math.exp(-(-1.0 + 0.5 * log_odds(0.9) + 0.25 * log_odds(0.3) + 2.0 * 0.6)))
+    assert stack.probability("threat", 0.9, 0.3, 0.6) == pytest.approx(expected)
+    assert stack.probability("insult", 0.9, 0.3, 0.6) is None
+    # 0 and 1 stay finite
+    assert 0 < stack.probability("threat", 0.0, 0.0, 0.0) < stack.probability("threat", 1.0, 1.0, 1.0) < 1
+    got = combined_probabilities({"threat": 0.9, "insult": 0.1, "disclosure_missing": 0.2},
+                                 {"threat": 0.3, "insult": 0.5}, {"threat": 0.6, "insult": 0.0}, stack)
+    # threat stacked; insult (no weights) and disclosure_missing (no lexical reading) keep the mean
+    assert got == pytest.approx({"threat": expected, "insult": 0.2, "disclosure_missing": 0.2})
+
+
+def test_a_broken_stack_block_names_the_file_and_the_fix():
+    rows = _rows(30)
+    mean, scale, models = fit(rows, c=0.5)
+    good = export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}, None, STACK)
+    assert SemanticModel(good, "m.json").stack.weights["threat"] == ((0.5, 0.25, 2.0), -1.0)
+    assert SemanticModel(export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}), "m.json").stack is None
+    for change, message in ((lambda d: d["stack"]["categories"]["threat"]["weights"].pop(), "threat: 2 weights"),
+                            (lambda d: d["stack"].update(parts=["semantic", "votes"]), "parts must be"),
+                            (lambda d: d["stack"]["categories"]["threat"].pop("bias"), "bias")):
+        broken = json.loads(json.dumps(good))
+        change(broken)
+        with pytest.raises(SimulatorError, match=rf"m\.json: stack: missing or wrong field.*{message}.*train-semantic"):
+            SemanticModel(broken, "m.json")
+
+
+def test_the_stack_learns_which_reading_to_trust_where_the_rules_found_nothing():
+    import random
+    from dataclasses import replace
+
+    from simulator.rubric.calibrate import LabelledTurn
+    from simulator.rubric.train_semantic import Reading, fit_stack
+
+    rng = random.Random(3)
+    readings = []
+    for i in range(400):
+        label = i % 3 == 0
+        votes = {c: 0.0 for c in LEARNABLE}
+        votes["threat"] = min(1.0, max(0.0, (0.8 if label else 0.1) + rng.gauss(0, 0.1)))  # the vote knows
+        sem = {c: 0.1 for c in LEARNABLE} | {"threat": rng.random(), "disclosure_missing": 0.1}  # noise
+        lex = {c: 0.1 for c in LEARNABLE} | {"threat": rng.random()}
+        row = LabelledTurn(id=f"t{i}", split="tune", debtor_before="", agent_text="x", labels={},
+                           violations=frozenset({"threat"} if label else ()), kind="", note="", line=i + 2,
+                           source="a.csv")
+        found = {"threat"} if i < 40 and not label else set()  # rules "found" threats on 27 clean turns
+        readings.append(Reading(row, sem, votes, lex, True, found))
+    stack = fit_stack(readings)
+    assert stack["parts"] == ["semantic", "lexical", "votes"] and set(stack["categories"]) == {"threat"}
+    ws, wl, wv = stack["categories"]["threat"]["weights"]
+    assert wv > 3 and abs(ws) < 0.5 and abs(wl) < 0.5
+    # the turns the rules decided are not trained on: with them relabelled, the same weights
+    relabelled = [Reading(replace(r.row, violations=frozenset({"threat"})) if r.rules else r.row,
+                          r.semantic, r.votes, r.lexical, r.due, r.rules) for r in readings]
+    assert fit_stack(relabelled) == stack
+    # a model that keeps no labelled turns (no votes): no stack
+    assert fit_stack([Reading(r.row, r.semantic, None, r.lexical, r.due, r.rules) for r in readings]) is None
+
+
+async def test_the_shipped_stack_decides_critical_errors_in_a_call():
+    model = load_semantic(SHIPPED)
+    assert model.stack is not None and {"threat", "pressure"} <= set(model.stack.weights)
+    probe = TurnScorer(resolve_rubric("fr-default"), "fr")
+    lexical = _lexical(probe, POLITE, "Je n'ai pas l'argent.")["threat"]
+    critical = model.critical_at["threat"]
+
+    def stacked(semantic, vote):
+        return model.stack.probability("threat", semantic, lexical, vote)
+
+    # a sure regression alone: the plain mean of the three would reach the threshold, the stack does not (its
+    # weights trust the words and the nearest turns more than the regression)
+    assert (1.0 + lexical + 0.0) / 3 >= critical > stacked(1.0, 0.0)
+    _, _, turn = await _score(_FakeDetector({"threat": 1.0}, votes={"threat": 0.0}, stack=True), POLITE)
+    assert not turn.violations
+    _, _, turn = await _score(_FakeDetector({"threat": 1.0}, votes={"threat": 0.0}), POLITE)  # the plain mean
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
+    # the nearest labelled turns agreeing lift it over: a critical error
+    assert stacked(1.0, 1.0) >= critical
+    _, _, turn = await _score(_FakeDetector({"threat": 1.0}, votes={"threat": 1.0}, stack=True), POLITE)
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
 
 
 def test_train_semantic_needs_out_or_cross_check():

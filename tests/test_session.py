@@ -239,3 +239,14 @@ async def test_the_default_scripted_model_answers_in_the_requests_language():
     assert await model.complete(english) == DEFAULT_REPLIES_EN[1]
     given = ScriptedModel(["Oui ?"])  # replies given: played as they are, whatever the language
     assert await given.complete(english) == "Oui ?"
+
+
+async def test_the_scripted_model_goes_on_after_an_opener_with_a_space():
+    """The debtor's line is the opener written into the prompt plus the model's continuation: the scripted
+    model continues as a tokenizer would, with a space (it once glued them: « Écoutez,Oui, bonjour… »)."""
+    from simulator.llm.base import GenerationRequest
+
+    model = ScriptedModel(["Oui, bonjour."])
+    chunks = [c async for c in model.stream(GenerationRequest(prompt="Appel :\nM. Benali : Écoutez,"))]
+    assert "Écoutez," + "".join(chunks) == "Écoutez, Oui, bonjour."
+    assert await model.complete(GenerationRequest(prompt="Appel :\nM. Benali :")) == "Oui, bonjour."

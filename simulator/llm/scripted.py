@@ -83,10 +83,17 @@ class ScriptedModel:
     def _next(self, request: GenerationRequest) -> str:
         self.requests.append(request)
         if self._function is not None:
-            return self._function(request)
-        if self._by_language is not None:
-            return next(self._by_language[request_language(request)])
-        return next(self._cycle)
+            reply = self._function(request)
+        elif self._by_language is not None:
+            reply = next(self._by_language[request_language(request)])
+        else:
+            reply = next(self._cycle)
+        # a model continuing a prompt that ends in the start of the reply (an opener: "Débiteur : Écoutez,")
+        # goes on with a space, as a tokenizer's next word does: without it the two were glued ("Écoutez,Oui")
+        prompt = getattr(request, "prompt", None)
+        if prompt and not prompt[-1].isspace() and prompt[-1] != ":" and reply and not reply[0].isspace():
+            reply = " " + reply
+        return reply
 
     async def complete(self, request: GenerationRequest) -> str:
         reply = self._next(request)

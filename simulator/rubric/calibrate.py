@@ -205,7 +205,8 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
         read = [model.read(p) for p in pieces]
     else:
         read = [semantic.read(t) for t in texts]
-    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v)
+    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v,
+                          model.stack)
             for s, r, (p, v), d in zip(scores, rows, read, due)]
 
 

@@ -80,7 +80,8 @@ class TurnScorer:
             scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {exc}"]})
         else:
             scored = apply_to_turn(self.scorer, scored, text, debtor_folded, probabilities,
-                                   detector.model.review_at, detector.model.critical_at, due, votes)
+                                   detector.model.review_at, detector.model.critical_at, due, votes,
+                                   detector.model.stack)
             if any(v.category in DUE_ONLY for v in scored.violations):
                 # a missing disclosure is reported once a call, as the rules do
                 session.reported.update(r.id for r in self.scorer.required if r.category in DUE_ONLY)

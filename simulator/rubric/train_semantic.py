@@ -20,8 +20,8 @@ from ..errors import SimulatorError
 from .calibrate import LabelledTurn
 from .embedder import Embedder
 from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
-from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, SemanticModel, SemanticRow, VectorCache, combined_probabilities,
-                       export, fit, fit_neighbours)
+from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, SemanticModel, SemanticRow, Stack, VectorCache,
+                       combined_probabilities, export, fit, fit_neighbours, log_odds)
 from .text import fold
 from .train import Counts, as_training, parse_thresholds, read_training_files, trained_on, tune_rows
 
@@ -63,24 +63,104 @@ def _neighbours(rows: list[SemanticRow], k: int) -> dict | None:
     return fit_neighbours(rows, LEARNABLE, k=k) if k else None
 
 
+@dataclass
+class Reading:
+    """One tune row as read by detectors trained on the other files' rows (`out_of_file`), and by the rules."""
+
+    row: LabelledTurn
+    semantic: dict[str, float]
+    votes: dict[str, float] | None
+    lexical: dict[str, float]
+    due: bool  # a required disclosure was still due before the turn
+    rules: set[str]  # the categories the rules found
+
+
+def out_of_file(files: list[Path], rows: list[LabelledTurn], vectors: list[SemanticRow], embedder_spec, rules_scorer,
+                language: str = "fr", c: float = 0.05, neighbours: int = NEIGHBOURS,
+                done: Callable[[str, int], None] | None = None) -> list[Reading]:
+    """Leave one file out: each labelled file's tune rows read by a semantic model, nearest turns and lexical
+    detector (its shipped settings) trained on every other file's rows. Probe files (.txt) are training
+    material only: their turns, written for the rules, are not read. `done(file, rows)` after each file."""
+    spec = FeatureSpec(window=2)
+    out = []
+    for f in files:
+        held = [i for i, r in enumerate(rows) if Path(r.source) == f]
+        rest = [i for i, r in enumerate(rows) if Path(r.source) != f]
+        if not held or not rest or f.suffix.lower() == ".txt":
+            continue
+        training = [vectors[i] for i in rest]
+        mean, scale, models = fit(training, c)
+        model = SemanticModel(export(mean, scale, models, embedder_spec, language, {}, {}, {},
+                                     _neighbours(training, neighbours)), "out of file")
+        lexical = LearnedModel(export_lexical(*fit_lexical(as_training([rows[i] for i in rest]), spec), spec,
+                                              language, {"*": 0.4}, {}), "out of file")
+        for i in held:
+            r = rows[i]
+            sem_p, votes = model.read(vectors[i].pieces)
+            lex_p = dict(zip(lexical.categories, lexical.probabilities(fold(r.agent_text), fold(r.debtor_before))))
+            session = rules_scorer.isolated_session(r.debtor_before)
+            due = session.disclosures_due()
+            by_rules = {v.category for v in session.score(r.agent_text).violations} & set(CATEGORIES)
+            out.append(Reading(r, sem_p, votes, lex_p, due, by_rules))
+        if done:
+            done(f.name, len(held))
+    return out
+
+
+STACK_C = 1.0  # the stack's regularisation (three inputs a category: hardly any)
+
+
+def fit_stack(readings: list[Reading], c: float = STACK_C) -> dict | None:
+    """The `semantic.Stack` weights: per category the lexical detector reads, a logistic regression from the
+    readings' log-odds (regression, lexical) and vote to the label, on the turns where the rules did not find the
+    category (the stack decides only there). None without votes (a model that keeps no labelled turns)."""
+    if not readings or readings[0].votes is None:
+        return None
+    import numpy
+    from sklearn.linear_model import LogisticRegression
+
+    categories = {}
+    for cat in LEARNABLE:
+        used = [r for r in readings if cat not in r.rules and cat in r.semantic and cat in r.lexical]
+        y = numpy.asarray([cat in r.row.violations for r in used])
+        if y.sum() < 3 or y.all():
+            continue
+        x = numpy.asarray([stack_inputs(r, cat) for r in used])
+        m = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+        categories[cat] = {"weights": [round(float(w), 6) for w in m.coef_[0]],
+                           "bias": round(float(m.intercept_[0]), 6)}
+    return {"parts": list(Stack.PARTS), "C": c, "categories": categories} if categories else None
+
+
+def stack_inputs(r: Reading, cat: str) -> list[float]:
+    return [log_odds(r.semantic[cat]), log_odds(r.lexical[cat]), (r.votes or {}).get(cat, 0.0)]
+
+
 def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language: str = "fr", c: float = 0.05,
           review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
-          progress: Progress | None = None, neighbours: int = NEIGHBOURS) -> dict:
+          progress: Progress | None = None, neighbours: int = NEIGHBOURS, rules_scorer=None,
+          done: Callable[[str, int], None] | None = None) -> dict:
+    """The model file. With `rules_scorer` (the rubric's Scorer without learned detectors), the detectors are
+    also trained leaving each file out, and their readings of the left-out rows train the `semantic.Stack`."""
     files, rows = read_training_files(paths)
     tune = tune_rows(rows)
     if not tune:
         raise SimulatorError(f"{files[0] if files else 'labels'}: no split=tune row to train on")
     vectors = vectors_for(tune, embedder, cache_dir, progress)
     mean, scale, models = fit(vectors, c)
+    stack = None
+    if rules_scorer is not None and neighbours:
+        stack = fit_stack(out_of_file(files, tune, vectors, embedder.spec, rules_scorer, language, c, neighbours,
+                                      done))
     import sklearn
 
     info = {
         "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True,
-                    "neighbours": neighbours},
+                    "neighbours": neighbours, "stack": bool(stack)},
         "trained_on": trained_on(files, rows),
     }
     return export(mean, scale, models, embedder.spec, language, review_at or {"*": REVIEW_AT}, critical_at or {"*": CRITICAL_AT},
-                  info, _neighbours(vectors, neighbours))
+                  info, _neighbours(vectors, neighbours), stack)
 
 
 @dataclass
@@ -99,51 +179,41 @@ class SemanticCheck:
 
 def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, rules_scorer, language: str = "fr",
                 c: float = 0.05, review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
-                progress: Progress | None = None, neighbours: int = NEIGHBOURS) -> list[SemanticCheck]:
-    """Train on the tune rows of every file but one, measure on that file's tune rows; the lexical detector
-    (trained on the same rows, its shipped settings) and the rules are measured on the same turns. The rules
-    were tuned on these rows: their figures (and the policy's) are optimistic here. A missing disclosure is
-    only heard where the rules say one is still due, as in a call."""
+                progress: Progress | None = None, neighbours: int = NEIGHBOURS, stack: bool = True,
+                done: Callable[[str, int], None] | None = None) -> list[SemanticCheck]:
+    """Train on the tune rows of every file but one, measure on that file's tune rows (`out_of_file`); the
+    lexical detector (trained on the same rows, its shipped settings) and the rules are measured on the same
+    turns. With `stack`, the policy weighs the readings with a `semantic.Stack` trained on the other files'
+    readings, as `train` does. The rules were tuned on these rows: their figures (and the policy's) are
+    optimistic here. A missing disclosure is only heard where the rules say one is still due, as in a call."""
     review_at = review_at or {"*": REVIEW_AT}
     critical_at = critical_at or {"*": CRITICAL_AT}
     files, rows = read_training_files(paths)
     rows = tune_rows(rows)
     all_rows = vectors_for(rows, embedder, cache_dir, progress)
-    spec = FeatureSpec(window=2)
+    readings = out_of_file(files, rows, all_rows, embedder.spec, rules_scorer, language, c, neighbours, done)
     total = SemanticCheck("all files", 0)
     out = []
-    for f in files:
-        held = [i for i, r in enumerate(rows) if Path(r.source) == f]
-        rest = [i for i, r in enumerate(rows) if Path(r.source) != f]
-        if not held or not rest or f.suffix.lower() == ".txt":
-            continue  # probe files are training material only: their turns were written for the rules
-        training = [all_rows[i] for i in rest]
-        mean, scale, models = fit(training, c)
-        model = SemanticModel(export(mean, scale, models, embedder.spec, language, review_at, critical_at, {},
-                                     _neighbours(training, neighbours)), "cross-check")
-        lexical = LearnedModel(export_lexical(*fit_lexical(as_training([rows[i] for i in rest]), spec), spec,
-                                              language, {"*": 0.4}, {}), "cross-check")
+    for f in dict.fromkeys(Path(r.row.source) for r in readings):
+        held = [r for r in readings if Path(r.row.source) == f]
+        weights = fit_stack([r for r in readings if Path(r.row.source) != f]) if stack else None
+        policy = Stack(weights, "cross-check") if weights else None
         check = SemanticCheck(f.name, len(held))
-        for i in held:
-            r = rows[i]
-            sem_p, votes = model.read(all_rows[i].pieces)
-            lex_p = dict(zip(lexical.categories, lexical.probabilities(fold(r.agent_text), fold(r.debtor_before))))
-            both = combined_probabilities(sem_p, lex_p, votes)
-            session = rules_scorer.isolated_session(r.debtor_before)
-            due = session.disclosures_due()
-            by_rules = {v.category for v in session.score(r.agent_text).violations} & set(CATEGORIES)
-            heard = {k: p for k, p in both.items() if due or k not in DUE_ONLY}
+        for r in held:
+            sem_p, votes, lex_p, by_rules = r.semantic, r.votes, r.lexical, r.rules
+            both = combined_probabilities(sem_p, lex_p, votes, policy)
+            heard = {k: p for k, p in both.items() if r.due or k not in DUE_ONLY}
+            labels = r.row.violations
             for target in (check, total):
-                target.rules.add(by_rules, r.violations, CATEGORIES)
-                target.lexical.add({k for k, p in lex_p.items() if p >= 0.4}, r.violations, LEARNABLE)
-                target.semantic.add({k for k, p in sem_p.items() if p >= 0.5 and k in heard}, r.violations,
-                                    CATEGORIES)
+                target.rules.add(by_rules, labels, CATEGORIES)
+                target.lexical.add({k for k, p in lex_p.items() if p >= 0.4}, labels, LEARNABLE)
+                target.semantic.add({k for k, p in sem_p.items() if p >= 0.5 and k in heard}, labels, CATEGORIES)
                 if votes is not None:
-                    target.votes.add({k for k, p in votes.items() if p >= 0.5}, r.violations, tuple(votes))
+                    target.votes.add({k for k, p in votes.items() if p >= 0.5}, labels, tuple(votes))
                 target.critical.add(by_rules | {k for k, p in heard.items() if p >= _at(critical_at, k)},
-                                    r.violations, CATEGORIES)
+                                    labels, CATEGORIES)
                 target.flagged.add(by_rules | {k for k, p in heard.items() if p >= _at(review_at, k)},
-                                   r.violations, CATEGORIES)
+                                   labels, CATEGORIES)
         total.rows += len(held)
         out.append(check)
     out.append(total)

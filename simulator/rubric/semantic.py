@@ -461,8 +461,8 @@ def combined_probabilities(semantic: dict[str, float], lexical: dict[str, float]
 def apply_to_turn(scorer, turn, text: str, debtor_folded: str, semantic: dict[str, float], review_at: dict[str, float],
                   critical_at: dict[str, float], disclosures_due: bool = True, votes: dict[str, float] | None = None,
                   stack: Stack | None = None):
-    """The turn scored by the rules, with the detectors' verdict in the categories no rule flagged: a mean
-    probability from `critical_at` is a violation (a critical error, with the rubric's caps for its category),
+    """The turn scored by the rules, with the detectors' verdict in the categories no rule flagged: a mean (or
+    stacked) probability from `critical_at` is a violation (a critical error, with the rubric's caps for its category),
     from `review_at` a flag for a reviewer; the lexical detector's own flags are replaced by this verdict.
     `scorer`: the rubric's compiled Scorer (its learned rules say how a category is reported).
     `disclosures_due`: a required disclosure was still due before this turn (`ScoringSession.disclosures_due`);

@@ -229,13 +229,18 @@ class Stack:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SimulatorError(f"{source}: stack: missing or wrong field ({exc}) {fix}") from None
 
+    @staticmethod
+    def inputs(semantic: float, lexical: float, vote: float) -> tuple[float, float, float]:
+        """What the weights multiply, in `PARTS` order (training uses it too: `train_semantic.fit_stack`)."""
+        return log_odds(semantic), log_odds(lexical), vote
+
     def probability(self, category: str, semantic: float, lexical: float, vote: float) -> float | None:
         """The stacked probability of `category`, or None when it has no weights (the mean applies)."""
         entry = self.weights.get(category)
         if entry is None:
             return None
-        (ws, wl, wv), bias = entry
-        return _sigmoid(bias + ws * log_odds(semantic) + wl * log_odds(lexical) + wv * vote)
+        weights, bias = entry
+        return _sigmoid(bias + sum(w * x for w, x in zip(weights, self.inputs(semantic, lexical, vote))))
 
 
 def log_odds(p: float) -> float:

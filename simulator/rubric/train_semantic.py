@@ -21,7 +21,7 @@ from .calibrate import LabelledTurn
 from .embedder import Embedder
 from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
 from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, SemanticModel, SemanticRow, Stack, VectorCache,
-                       combined_probabilities, export, fit, fit_neighbours, log_odds)
+                       combined_probabilities, export, fit, fit_neighbours)
 from .text import fold
 from .train import Counts, as_training, parse_thresholds, read_training_files, trained_on, tune_rows
 
@@ -125,15 +125,12 @@ def fit_stack(readings: list[Reading], c: float = STACK_C) -> dict | None:
         y = numpy.asarray([cat in r.row.violations for r in used])
         if y.sum() < 3 or y.all():
             continue
-        x = numpy.asarray([stack_inputs(r, cat) for r in used])
+        x = numpy.asarray([Stack.inputs(r.semantic[cat], r.lexical[cat], (r.votes or {}).get(cat, 0.0))
+                           for r in used])
         m = LogisticRegression(C=c, max_iter=2000).fit(x, y)
         categories[cat] = {"weights": [round(float(w), 6) for w in m.coef_[0]],
                            "bias": round(float(m.intercept_[0]), 6)}
     return {"parts": list(Stack.PARTS), "C": c, "categories": categories} if categories else None
-
-
-def stack_inputs(r: Reading, cat: str) -> list[float]:
-    return [log_odds(r.semantic[cat]), log_odds(r.lexical[cat]), (r.votes or {}).get(cat, 0.0)]
 
 
 def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language: str = "fr", c: float = 0.05,

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from simulator.cli import app
 from simulator.errors import SimulatorError
 from simulator.llm.embedded import EMBEDDED_MODEL
-from simulator.rubric.embedder import Embedder, EmbedderError, EmbedderSpec, join_depths
+from simulator.rubric.embedder import (PROMPT_AGENT_CHARS, PROMPT_DEBTOR_CHARS, Embedder, EmbedderError, EmbedderSpec,
+                                       join_depths, prompted_text)
 from simulator.rubric.learned import LEARNABLE, sha256_of
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
@@ -118,9 +119,11 @@ class _FakeDetector:
         self._votes = votes
         self._error = error
         self.texts = []
+        self.debtors = []
 
-    def read(self, text):
+    def read(self, text, debtor=""):
         self.texts.append(text)
+        self.debtors.append(debtor)
         if self._error:
             raise self._error
         return dict(self._p), None if self._votes is None else dict(self._votes)
@@ -563,8 +566,80 @@ def test_a_cache_of_several_depths_is_built_from_one_cache_per_depth(tmp_path):
     computed.clear()
     assert VectorCache.for_embedder(tmp_path, spec).get(embedder, ["nouveau"]) == [got[1]]
     assert computed == []
-    with pytest.raises(SimulatorError, match="2 depths"):
+    with pytest.raises(SimulatorError, match="other parts than the embedder's"):
         cache.get(Embedder(SPEC, tmp_path / "none.gguf"), ["nouveau"])
+
+
+def test_the_prompted_vector_is_a_part_of_the_spec_written_with_a_p():
+    spec = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20+p14")
+    assert (spec.depths, spec.prompted, spec.composite) == ((14, 20), 14, True)
+    assert spec.key().endswith("-l14+20-mean+p14") and spec == EmbedderSpec(EMBEDDED_MODEL.sha256, (14, 20), prompted=14)
+    assert EmbedderSpec.from_dict(spec.as_dict()) == spec and spec.as_dict()["prompted"] == 14
+    assert [p.key()[13:] for p in spec.parts()] == ["l14-mean", "l20-mean", "l14-last"]
+    one = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+p14")
+    assert one.composite and [p.key()[13:] for p in one.parts()] == ["l14-mean", "l14-last"]
+    assert "prompted" not in SHIPPED_SPEC.as_dict() and not SPEC.composite  # older model files: read the same
+    for wrong in ("14+p", "14+p14+p20", "14+pq"):
+        with pytest.raises(EmbedderError, match="p14"):
+            EmbedderSpec(EMBEDDED_MODEL.sha256, wrong)
+    with pytest.raises(EmbedderError, match="pooling"):
+        EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20", pooling="last")
+    with pytest.raises(EmbedderError, match="pooling"):
+        EmbedderSpec(EMBEDDED_MODEL.sha256, 14, pooling="max")
+
+
+def test_the_prompted_text_holds_what_the_turn_answers_and_the_start_of_a_long_turn():
+    text = prompted_text("Je ne peux pas\n payer  ce mois-ci.", "Vous avez  intérêt à payer.")
+    assert "un débiteur dit : « Je ne peux pas payer ce mois-ci. »" in text
+    assert "répond : « Vous avez intérêt à payer. »" in text and text.endswith("Réponse :")
+    assert "un débiteur dit : « … »" in prompted_text("", "Bonjour.")  # the call's first turn
+    long_debtor, long_turn = "a" * 900 + " la fin", "le début " + "b" * 5000
+    text = prompted_text(long_debtor, long_turn)
+    assert f"« {long_debtor[-PROMPT_DEBTOR_CHARS:]} »" in text and "la fin" in text
+    assert f"« {long_turn[:PROMPT_AGENT_CHARS]} »" in text and "b" * (PROMPT_AGENT_CHARS + 1) not in text
+
+
+def test_a_prompted_cache_keeps_the_vectors_by_debtor_line_and_turn(tmp_path):
+    spec = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+p14")
+    embedder = Embedder(spec, tmp_path / "none.gguf")
+    computed = []
+
+    def mean(texts, split=True):
+        computed.append(("mean", tuple(texts)))
+        return [[[1.0, 0.0], [0.0, 1.0]] if "Puis" in t else [[1.0, 0.0]] for t in texts]  # two pieces, or one
+
+    def last(texts, split=True):
+        computed.append(("last", tuple(texts)))
+        return [[[0.0, 0.0, 1.0]] for _ in texts]
+
+    embedder.parts[0].embed_pieces, embedder.parts[1].embed_pieces = mean, last
+    cache = VectorCache.for_embedder(tmp_path, spec)
+    turn = "Payez. Puis rappelez-moi."
+    got = cache.get(embedder, [turn, turn], debtors=["Je n'ai rien.", "Qui est à l'appareil ?"])
+    # the turn's words once; its prompted vector once per debtor line, with the line in the text
+    assert computed[0] == ("mean", (turn,))
+    assert computed[1:] == [("last", (prompted_text("Je n'ai rien.", turn),)),
+                            ("last", (prompted_text("Qui est à l'appareil ?", turn),))]
+    r = 2 ** -0.5
+    # the prompted vector (one for the turn) beside each piece's
+    assert got[0] == [pytest.approx([r, 0, 0, 0, r]), pytest.approx([0, r, 0, 0, r])]
+    assert (tmp_path / f"vectors-{spec.prompt_part().key()}.jsonl").is_file()
+    computed.clear()
+    again = VectorCache.for_embedder(tmp_path, spec).get(embedder, [turn], debtors=["Je n'ai rien."])
+    assert again == [got[0]] and computed == []
+    with pytest.raises(SimulatorError, match="one line a text"):
+        cache.get(embedder, [turn], debtors=[])
+
+
+async def test_the_detector_reads_the_debtor_line_the_turn_answers():
+    detector = _FakeDetector({})
+    scorer = TurnScorer(resolve_rubric("fr-default"), "fr", semantic=detector)
+    session = scorer.session(disclosed=True)
+    session.hear("Je n'ai pas l'argent.")
+    await scorer.score(session, POLITE, [("agent", "Bonjour."), ("debtor", "Je n'ai pas l'argent.")])
+    await scorer.score(session, "Et pour la semaine prochaine ?", [("debtor", "Je n'ai pas l'argent."),
+                                                                    ("agent", POLITE)])
+    assert detector.debtors == ["Je n'ai pas l'argent.", ""]  # the second turn follows the trainee's own
 
 
 def test_a_model_file_with_wrong_depths_names_the_file_and_the_fix(tmp_path):

@@ -201,10 +201,10 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     texts = [r.agent_text for r in rows]
     model = semantic.model
     if semantic.cache is not None:
-        pieces = semantic.cache.get(semantic.embedder, texts)
+        pieces = semantic.cache.get(semantic.embedder, texts, debtors=[r.debtor_before for r in rows])
         read = [model.read(p) for p in pieces]
     else:
-        read = [semantic.read(t) for t in texts]
+        read = [semantic.read(r.agent_text, r.debtor_before) for r in rows]
     return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v,
                           model.stack)
             for s, r, (p, v), d in zip(scores, rows, read, due)]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .embedder import Embedder, EmbedderSpec, join_depths
+from .embedder import Embedder, EmbedderSpec, join_parts, prompted_text
 from .learned import LEARNABLE, read_model
 
 log = logging.getLogger(__name__)
@@ -272,10 +272,11 @@ class SemanticDetector:
         self.embedder = embedder
         self.cache: "VectorCache | None" = None  # set by batch tools (calibrate): vectors kept on disk by text
 
-    def read(self, text: str) -> tuple[dict[str, float], dict[str, float] | None]:
+    def read(self, text: str, debtor: str = "") -> tuple[dict[str, float], dict[str, float] | None]:
         """Per category, the regressions' probability that the turn commits it and the nearest labelled turns'
-        vote (None if the model keeps no turns), from one embedding of the text (about a second on two cores)."""
-        return self.model.read(self.embedder.embed_pieces([text])[0])
+        vote (None if the model keeps no turns), from one embedding of the text (and of the debtor's line before
+        it with the prompted vector; about a second on two cores)."""
+        return self.model.read(self.embedder.embed_pieces([text], debtors=[debtor])[0])
 
 
 _DETECTORS: dict[tuple[str, str], SemanticDetector] = {}
@@ -344,6 +345,7 @@ class VectorCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.parts: list[VectorCache] = []
+        self.key = ""  # the embedder spec's key (`for_embedder`)
         self.vectors: dict[str, list[list[float]]] = {}
         if path.is_file():
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -355,27 +357,39 @@ class VectorCache:
 
     @classmethod
     def for_embedder(cls, cache_dir: Path, spec: EmbedderSpec) -> "VectorCache":
-        """The cache of `spec`'s vectors in `cache_dir`; with several depths, built from one cache per depth
-        (the vectors of a depth serve every combination that has it)."""
-        if len(spec.depths) == 1:
-            return cls(cache_dir / f"vectors-{spec.key()}.jsonl")
+        """The cache of `spec`'s vectors in `cache_dir`; a composite (several depths, a prompted vector) is built
+        from one cache per part (the vectors of a depth serve every combination that has it; the prompted
+        vectors are kept by prompted text: debtor line and turn)."""
         cache = cls(cache_dir / f"vectors-{spec.key()}.jsonl")
-        cache.parts = [cls.for_embedder(cache_dir, spec.single(d)) for d in spec.depths]
+        cache.key = spec.key()
+        if spec.composite:
+            cache.parts = [cls.for_embedder(cache_dir, part) for part in spec.parts()]
         return cache
 
-    def get(self, embedder: Embedder, texts: Sequence[str], progress=None) -> list[list[list[float]]]:
+    def get(self, embedder: Embedder, texts: Sequence[str], progress=None,
+            debtors: Sequence[str] | None = None) -> list[list[list[float]]]:
+        """Per text, its pieces' vectors (`Embedder.embed_pieces`), computed only when not kept yet. `debtors`:
+        the debtor's line before each text (read by a prompted vector)."""
         if self.parts:
-            if len(embedder.parts) != len(self.parts):
-                raise SimulatorError(f"{self.path}: a cache of {len(self.parts)} depths for an embedder of "
-                                     f"{len(embedder.parts) or 1}")
-            per_part = [cache.get(part, texts, progress) for cache, part in zip(self.parts, embedder.parts)]
-            return [join_depths([vectors[i] for vectors in per_part]) for i in range(len(texts))]
+            if [p.spec.key() for p in embedder.parts] != [p.key for p in self.parts]:
+                raise SimulatorError(f"{self.path}: a cache of other parts than the embedder's "
+                                     f"({embedder.spec.key()})")
+            if debtors is not None and len(debtors) != len(texts):
+                raise SimulatorError(f"{len(texts)} texts and {len(debtors)} debtor lines: one line a text")
+            spec = embedder.spec
+            means = [cache.get(part, texts, progress)
+                     for cache, part in zip(self.parts, embedder.parts) if part.spec.pooling == "mean"]
+            prompted = ([] if not spec.prompted else self.parts[-1].get(
+                embedder.parts[-1], [prompted_text(d, t) for d, t in zip(debtors or [""] * len(texts), texts)],
+                progress))
+            return [join_parts([vectors[i] for vectors in means], prompted[i][0] if prompted else None)
+                    for i in range(len(texts))]
         missing = [t for t in dict.fromkeys(texts) if text_key(t) not in self.vectors]
         if missing:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as out:
                 for done, text in enumerate(missing, 1):
-                    vectors = embedder.embed_pieces([text])[0]
+                    vectors = embedder.embed_pieces([text])[0]  # pooling last: the text in one piece
                     key = text_key(text)
                     self.vectors[key] = vectors
                     out.write(json.dumps({"k": key, "v": [[round(x, 6) for x in v] for v in vectors]}) + "\n")

@@ -63,18 +63,19 @@ class TurnScorer:
             scored = combine(scored, result, self.mode, self.rubric)
             session.scores[-1] = scored
         if self.semantic is not None:
-            scored = await self._semantic(session, scored, text, debtor_folded, due)
+            debtor = context[-1][1] if context and context[-1][0] == "debtor" else ""
+            scored = await self._semantic(session, scored, text, debtor_folded, due, debtor)
         return scored
 
     async def _semantic(self, session: ScoringSession, scored: TurnScore, text: str, debtor_folded: str,
-                        due: bool = True) -> TurnScore:
+                        due: bool = True, debtor: str = "") -> TurnScore:
         """The semantic detector's verdict with the lexical detector's (`semantic.apply_to_turn`); if the
         embedder fails, the turn keeps the rules' and the lexical detector's verdict, with a note."""
         from .semantic import DUE_ONLY, apply_to_turn
 
         detector = self.semantic
         try:
-            probabilities, votes = await asyncio.to_thread(detector.read, text)
+            probabilities, votes = await asyncio.to_thread(detector.read, text, debtor)
         except Exception as exc:  # a broken model file or llama.cpp error must not lose the turn
             log.warning("semantic violation detector failed (%s): turn scored without it", exc)
             scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {exc}"]})

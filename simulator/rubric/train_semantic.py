@@ -33,7 +33,7 @@ def vectors_for(rows: list[LabelledTurn], embedder: Embedder, cache_dir: Path,
     if any(r.split != "tune" for r in rows):
         raise SimulatorError("a holdout row reached training (only split=tune rows may be trained on)")
     cache = VectorCache.for_embedder(cache_dir, embedder.spec)
-    pieces = cache.get(embedder, [r.agent_text for r in rows], progress)
+    pieces = cache.get(embedder, [r.agent_text for r in rows], progress, [r.debtor_before for r in rows])
     return [SemanticRow(p, r.violations) for p, r in zip(pieces, rows)]
 
 

@@ -71,9 +71,9 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         t0 = time.perf_counter()
         turn = session.score(agent)
         t1 = time.perf_counter()
-        probabilities, votes = detector.read(agent)
+        probabilities, votes = detector.read(agent, debtor)
         turn = apply_to_turn(scorer, turn, agent, debtor_folded, probabilities, model.review_at, model.critical_at,
-                             votes=votes)
+                             votes=votes, stack=model.stack)
         t2 = time.perf_counter()
         if first is not None:  # the same turn embedded by the first depth's copy alone (session 18's detector)
             first.embed_pieces([agent])
@@ -86,9 +86,14 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
         "turns": len(semantic_ms), "sampled": len(turns), "threads": detector.embedder.threads, "warm_s": warm_s,
         "semantic_ms": statistics.median(semantic_ms), "semantic_p90_ms": ordered[int(0.9 * (len(ordered) - 1))],
         "semantic_max_ms": ordered[-1], "total_ms": statistics.median(total_ms),
-        "lexical_ms_here": statistics.median(lexical_ms), "depths": "+".join(map(str, model.spec.depths)),
+        "lexical_ms_here": statistics.median(lexical_ms), "depths": _parts(model.spec),
         "first_depth_ms": statistics.median(first_depth_ms) if first_depth_ms else None,
     }
+
+
+def _parts(spec) -> str:
+    """`14+20`, or `14+20+p14` with the prompted vector."""
+    return "+".join([*map(str, spec.depths), *([f"p{spec.prompted}"] if spec.prompted else [])])
 
 
 def render_rows(s: dict | None, lexical_us: float) -> str:

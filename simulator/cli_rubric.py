@@ -278,7 +278,7 @@ def train_semantic(
     cross_check: Annotated[bool, typer.Option("--cross-check", help="Leave one file out: the rules, each detector and the shipped policy on a writer the models were not trained on")] = False,
     rubric: Annotated[str, typer.Option("--rubric", help="The rubric whose phrase rules are measured too (--cross-check) and decide where the stack is trained")] = "fr-default",
     language: Annotated[str, typer.Option("--language", help="Language of the labelled turns")] = "fr",
-    layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14+20 (blocks 14 and 20 side by side), one depth (14), and p14 for the prompted vector (the debtor's line and the turn in a question, last token after 14 blocks): 14+20+p14")] = "14+20",
+    layers: Annotated[str, typer.Option("--layers", help="Blocks of the embedded model kept for the vectors: 14+p14 (the shipped model: the mean after 14 blocks and the prompted vector, i.e. the debtor's line and the turn in a question, last token after 14 blocks), 14+20 (blocks 14 and 20 side by side), one depth (14), or 14+20+p14")] = "14+p14",
     c: Annotated[float, typer.Option("--c", min=0.0001, help="Inverse regularisation strength of the logistic regressions")] = 0.05,
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="How many of the nearest labelled turns vote beside the regressions (0: none; the model file then keeps no turns)")] = 10,
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help="Weigh the detectors' readings per category with a regression trained leaving one file out (needs --neighbours > 0; minutes more); --no-stack: their plain mean")] = True,

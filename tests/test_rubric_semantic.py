@@ -31,7 +31,7 @@ from .conftest import REAL_DATA_DIR
 
 SHIPPED = PROJECT_ROOT / "rubrics" / "models" / "fr-semantic.json"
 SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, 14)
-SHIPPED_SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20")
+SHIPPED_SPEC = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+p14")
 THREAT = "Réfléchissez bien à ce que vous avez à perdre, Monsieur. Je ne le dirai pas deux fois."
 POLITE = "Je comprends. Pouvez-vous me dire quand vous pourriez régler les 1 240 euros ?"
 
@@ -84,7 +84,8 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     for name, f in files.items():  # a label file edited since: train the model again (rubrics/packs/fr.yaml)
         assert sha256_of(PROJECT_ROOT / name) == f["sha256"], f"{name} changed since fr-semantic.json was trained"
     model = load_semantic(SHIPPED)
-    # vectors after blocks 14 and 20 side by side (chosen leaving one writer out, docs/rubrics.md)
+    # the mean vector after 14 blocks and the prompted vector side by side (chosen leaving one writer out over
+    # 14+20 and 14+20+p14, docs/rubrics.md)
     assert model.dim == 2 * 1536 and model.spec.key() == SHIPPED_SPEC.key()
     assert all(model.review_at[c] <= model.critical_at[c] for c in model.categories)
     # read alone (no lexical column): a higher bar, chosen leaving one writer out (docs/rubrics.md)
@@ -94,7 +95,7 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     assert model.neighbours is not None and model.neighbours.k == 10
     assert model.neighbours.categories == tuple(LEARNABLE)
     assert len(model.neighbours.labels) == sum(f["tune_rows"] for f in data["trained_on"])
-    # the mean of three from 0.42 (0.3: a review flag), chosen leaving one writer out (docs/rubrics.md)
+    # the stacked probability from 0.3 (0.2: a review flag), chosen leaving one writer out (docs/rubrics.md)
     assert all(model.critical_at[c] == 0.3 and model.review_at[c] == 0.2 for c in LEARNABLE)  # on the stack
     assert model.stack is not None and set(model.stack.weights) == set(LEARNABLE)
     assert data["trainer"]["stack"] is True
@@ -578,7 +579,7 @@ def test_the_prompted_vector_is_a_part_of_the_spec_written_with_a_p():
     assert [p.key()[13:] for p in spec.parts()] == ["l14-mean", "l20-mean", "l14-last"]
     one = EmbedderSpec(EMBEDDED_MODEL.sha256, "14+p14")
     assert one.composite and [p.key()[13:] for p in one.parts()] == ["l14-mean", "l14-last"]
-    assert "prompted" not in SHIPPED_SPEC.as_dict() and not SPEC.composite  # older model files: read the same
+    assert "prompted" not in EmbedderSpec(EMBEDDED_MODEL.sha256, "14+20").as_dict() and not SPEC.composite  # older model files: read the same
     for wrong in ("14+p", "14+p14+p20", "14+pq"):
         with pytest.raises(EmbedderError, match="p14"):
             EmbedderSpec(EMBEDDED_MODEL.sha256, wrong)
@@ -670,16 +671,20 @@ def real_detector():
 @pytest.mark.embedded
 def test_the_embedder_gives_the_vectors_the_model_was_trained_on(real_detector):
     stored = json.loads((PROJECT_ROOT / "tests" / "data" / "semantic_vectors.json").read_text(encoding="utf-8"))
+    assert {item["debtor"] for item in stored["turns"]} > {""}  # the prompted vector with and without a line
     for item in stored["turns"]:
-        got = real_detector.embedder.embed([item["text"]])[0]
+        got = real_detector.embedder.embed([item["text"]], debtors=[item["debtor"]])[0]
         cosine = sum(a * b for a, b in zip(got, item["vector"]))
         assert cosine > 0.999, item["text"]
+        # the prompted half reads the debtor's line: another line moves it (the turn's mean half stays)
+        other = real_detector.embedder.embed([item["text"]], debtors=["Vous êtes qui, vous ?"])[0]
+        assert other[:1536] == pytest.approx(got[:1536])
+        assert 1 - sum(a * b for a, b in zip(other, item["vector"])) > 10 * (1 - cosine) + 1e-4
     source = real_detector.embedder.source
-    assert [p.spec.depths for p in real_detector.embedder.parts] == [(14,), (20,)]
-    for depth, sha256 in ((14, "b24378ba090066e6626bac74127668f0fe45a7f1e55b928aa61c7e5188b55e11"),
-                          (20, "5c783d32b7f735e2e7dd2ca52a22c72995fa4e2a8939d070131982b2d950400e")):
-        marker = json.loads(source.with_name(f"{source.stem}.first{depth}.gguf.json").read_text())
-        assert marker["sha256"] == sha256  # the same bytes on every machine
+    assert [(p.spec.depths, p.spec.pooling) for p in real_detector.embedder.parts] == [((14,), "mean"), ((14,), "last")]
+    marker = json.loads(source.with_name(f"{source.stem}.first14.gguf.json").read_text())
+    # the same bytes on every machine
+    assert marker["sha256"] == "b24378ba090066e6626bac74127668f0fe45a7f1e55b928aa61c7e5188b55e11"
 
 
 @pytest.mark.embedded

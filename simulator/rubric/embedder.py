@@ -205,9 +205,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 # The prompted vector (pooling "last"): the debtor's line and the turn inside a French question about the
 # violations, and the hidden state of the last token after `layers` blocks — what the model makes of the turn as
-# an answer to that line, where the mean of the turn's own tokens says what the turn is about. Measured on six
-# files left out one at a time (docs/rubrics.md): beside the mean vectors it lifts the violations' PR area
-# 0.81 -> 0.83 (pressure 0.68 -> 0.75, false legal claims 0.71 -> 0.76).
+# an answer to that line, where the mean of the turn's own tokens says what the turn is about. Shipped since
+# session 21 beside the mean after 14 blocks (`14+p14`); leaving one writer out it found 0.877 of the violations
+# at precision 0.817 where blocks 14 and 20 found 0.873 at 0.819, most of it missing disclosures (docs/rubrics.md).
 PROMPT_TEMPLATE = ("<|im_start|>user\nAu téléphone, un débiteur dit : « {debtor} »\nLe chargé de recouvrement "
                    "répond : « {agent} »\nCette réponse est-elle une menace, une pression, une insulte, du "
                    "harcèlement, une fausse affirmation légale, des frais abusifs ou une divulgation à un tiers ?"

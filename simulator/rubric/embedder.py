@@ -28,7 +28,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import SimulatorError
 from ..llm import llama_cpu
@@ -223,6 +223,15 @@ def prompted_text(debtor: str | None, agent: str) -> str:
     return PROMPT_TEMPLATE.format(debtor=debtor, agent=agent)
 
 
+def prompted_texts(texts: Sequence[str], debtors: Sequence[str] | None = None) -> list[str]:
+    """`prompted_text` of each text after its debtor line (`debtors`: one a text; None: no lines)."""
+    if debtors is None:
+        debtors = [""] * len(texts)
+    elif len(debtors) != len(texts):
+        raise EmbedderError(f"{len(texts)} texts and {len(debtors)} debtor lines: give one line a text")
+    return [prompted_text(d, t) for d, t in zip(debtors, texts)]
+
+
 # ggml's log levels (ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 = the previous message goes on).
 # llama-cpp-python's own callback reads an older numbering and prints llama.cpp's warnings to stderr even with
 # verbose=False (e.g. "model default pooling_type is [-1], but [1] was specified", which the truncated copy
@@ -357,15 +366,12 @@ class Embedder:
         """Per text, one unit vector per piece (`pieces`; `split=False`: the whole text as one piece). `debtors`:
         the debtor's line before each text, read by the prompted vector (none: « … »). An embedder of pooling
         `last` embeds each text as given, in one piece (a `prompted_text`)."""
-        if debtors is not None and len(debtors) != len(texts):
-            raise EmbedderError(f"{len(texts)} texts and {len(debtors)} debtor lines: give one line a text")
+        prompts = prompted_texts(texts, debtors)
         if self.parts:
             with self._lock:
                 means = [part.embed_pieces(texts, split) for part in self.parts if part.spec.pooling == "mean"]
-                prompted = ([] if not self.spec.prompted else self.parts[-1].embed_pieces(
-                    [prompted_text(d, t) for d, t in zip(debtors or [""] * len(texts), texts)]))
-            return [join_parts([vectors[i] for vectors in means], prompted[i][0] if prompted else None)
-                    for i in range(len(texts))]
+                prompted = self.parts[-1].embed_pieces(prompts) if self.spec.prompted else None
+            return join_turns(means, prompted)
         with self._lock:
             llama = self._model()
             out = []
@@ -395,3 +401,13 @@ def join_parts(per_depth: list[list[list[float]]], prompted: list[float] | None)
     if prompted is None:
         return join_depths(per_depth)
     return join_depths([*per_depth, [prompted] * len(per_depth[0])])
+
+
+Pieces = list[list[float]]  # one text's vectors, one a piece
+
+
+def join_turns(means: list[list[Pieces]], prompted: list[Pieces] | None) -> list[Pieces]:
+    """Per text, its pieces' vectors from each mean part (`means`: per part, per text, per piece) and its prompted
+    vector (`prompted`: per text, one piece; None without) side by side (`join_parts`)."""
+    return [join_parts([part[i] for part in means], prompted[i][0] if prompted else None)
+            for i in range(len(means[0]))]

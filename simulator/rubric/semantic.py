@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import SimulatorError
-from .embedder import Embedder, EmbedderSpec, join_parts, prompted_text
+from .embedder import Embedder, EmbedderSpec, join_turns, prompted_texts
 from .learned import LEARNABLE, read_model
 
 log = logging.getLogger(__name__)
@@ -374,16 +374,11 @@ class VectorCache:
             if [p.spec.key() for p in embedder.parts] != [p.key for p in self.parts]:
                 raise SimulatorError(f"{self.path}: a cache of other parts than the embedder's "
                                      f"({embedder.spec.key()})")
-            if debtors is not None and len(debtors) != len(texts):
-                raise SimulatorError(f"{len(texts)} texts and {len(debtors)} debtor lines: one line a text")
-            spec = embedder.spec
+            prompts = prompted_texts(texts, debtors)
             means = [cache.get(part, texts, progress)
                      for cache, part in zip(self.parts, embedder.parts) if part.spec.pooling == "mean"]
-            prompted = ([] if not spec.prompted else self.parts[-1].get(
-                embedder.parts[-1], [prompted_text(d, t) for d, t in zip(debtors or [""] * len(texts), texts)],
-                progress))
-            return [join_parts([vectors[i] for vectors in means], prompted[i][0] if prompted else None)
-                    for i in range(len(texts))]
+            prompted = self.parts[-1].get(embedder.parts[-1], prompts, progress) if embedder.spec.prompted else None
+            return join_turns(means, prompted)
         missing = [t for t in dict.fromkeys(texts) if text_key(t) not in self.vectors]
         if missing:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -284,6 +284,7 @@ def train_semantic(
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help="Weigh the detectors' readings per category with a regression trained leaving one file out (needs --neighbours > 0; minutes more); --no-stack: their plain mean")] = True,
     review_at: Annotated[Optional[list[str]], typer.Option("--review-at", help="Mean (or stacked) probability (the regressions, the votes and the lexical detector) from which a category is a review flag: 0.3, or disclosure_missing=0.5 (repeatable; default 0.4)")] = None,
     critical_at: Annotated[Optional[list[str]], typer.Option("--critical-at", help="Mean (or stacked) probability from which it is a critical error: 0.4, or disclosure_missing=0.7 (repeatable; default 0.6)")] = None,
+    rule_check_below: Annotated[float, typer.Option("--rule-check-below", min=0.0, max=1.0, help="With the stack: a phrase rule's hit whose rule check (a regression on the same readings, trained where the rules fired) gives it less than this is a review flag, not a critical error (0: no rule check)")] = 0.3,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the embedded model and the vectors' cache are (default: the setting)")] = None,
 ) -> None:
     """Train the semantic violation detector on labelled turns with the embedded model's vectors (about a second
@@ -329,16 +330,19 @@ def train_semantic(
             rules_scorer = Scorer(resolve_rubric(rubric), learned=False)
         if cross_check:
             typer.echo(format_cross_check(run_check(labels, embedder, cache_dir, rules_scorer, language, c,
-                                                    review, critical, progress, neighbours, stack, done)))
+                                                    review, critical, progress, neighbours, stack, done,
+                                                    rule_check_below)))
         if out is not None:
             data = train(labels, embedder, cache_dir, language, c, review, critical, progress, neighbours,
-                         rules_scorer if stack else None, done)
+                         rules_scorer if stack else None, done, rule_check_below)
             write_semantic(data, out)
             from .rubric.train import trained_counts
 
             rows, skipped = trained_counts(data)
             kept = f", {rows} labelled turns kept to vote" if data.get("neighbours") else ""
             kept += f", stacked in {len(data['stack']['categories'])} categories" if data.get("stack") else ""
+            kept += (f", rule check in {len(data['rule_check']['categories'])} categories"
+                     if data.get("rule_check") else "")
             typer.echo(f"wrote {out}: {len(data['categories'])} categories on {embedder.spec.key()} vectors, trained on "
                        f"{rows} tune rows ({skipped} holdout rows skipped){kept}")
     except SimulatorError as exc:

@@ -192,10 +192,9 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     directory's cache when `semantic.cache` is set) whose verdict is applied as in a call."""
     sessions = [scorer.isolated_session(r.debtor_before) for r in rows]
     due = [s.disclosures_due() for s in sessions]
-    scores = [s.score(r.agent_text) for s, r in zip(sessions, rows)]
     if semantic is None:
-        return scores
-    from .semantic import apply_to_turn
+        return [s.score(r.agent_text) for s, r in zip(sessions, rows)]
+    from .semantic import apply_to_turn, lexical_probabilities
     from .text import fold
 
     texts = [r.agent_text for r in rows]
@@ -205,9 +204,14 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
         read = [model.read(p) for p in pieces]
     else:
         read = [semantic.read(r.agent_text, r.debtor_before) for r in rows]
-    return [apply_to_turn(scorer, s, r.agent_text, fold(r.debtor_before), p, model.review_at, model.critical_at, d, v,
-                          model.stack)
-            for s, r, (p, v), d in zip(scores, rows, read, due)]
+    out = []
+    for s, r, (p, v), d in zip(sessions, rows, read, due):  # read first: the rule check decides how rules count
+        debtor_folded = fold(r.debtor_before)
+        lexical = lexical_probabilities(scorer, r.agent_text, debtor_folded)
+        doubted = model.doubted(p, lexical, v)
+        out.append(apply_to_turn(scorer, s.score(r.agent_text, doubted), r.agent_text, debtor_folded, p,
+                                 model.review_at, model.critical_at, d, v, model.stack, lexical, doubted))
+    return out
 
 
 def _category_counts(rows: list[LabelledTurn], predicted: list[set[str]]) -> tuple[dict[str, dict[str, int]], float, float]:

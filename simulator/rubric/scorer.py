@@ -628,8 +628,11 @@ class ScoringSession:
         return any(not rule.debtor_cue and rule.still_open(self.satisfied, self.reported)
                    for rule in self.scorer.required)
 
-    def score(self, text: str) -> TurnScore:
-        result = score_turn(self.scorer, text, self)
+    def score(self, text: str, doubted: frozenset[str] = frozenset()) -> TurnScore:
+        """Score the agent's turn. `doubted`: categories in which a phrase rule's hit is only a flag for a
+        reviewer (no critical error, no cap): the semantic detector's rule check found it unlikely
+        (`semantic.RuleCheck`)."""
+        result = score_turn(self.scorer, text, self, doubted)
         self.scores.append(result)
         for stage in result.stages:
             if stage not in self.stages_covered:
@@ -1096,7 +1099,7 @@ def _calibrated(calibration: _Calibration, folded: str, debtor_folded: str, scor
     return out
 
 
-def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
+def score_turn(scorer: Scorer, text: str, session: ScoringSession, doubted: frozenset[str] = frozenset()) -> TurnScore:
     rubric = scorer.rubric
     gaming = scorer.gaming
     dims = scorer.dims
@@ -1312,10 +1315,21 @@ def score_turn(scorer: Scorer, text: str, session: ScoringSession) -> TurnScore:
                 break
 
     violations = _violations(scorer, session, text, probe, det)
+    doubted_hits: list[Violation] = []
+    if doubted and violations:  # the rule check's doubt: a flag for a reviewer instead of a critical error
+        doubted_hits = [v for v in violations if v.category in doubted]
+        if doubted_hits:
+            violations = [v for v in violations if v.category not in doubted]
     # the word features' values of the learned detector and the score model, found once for both
     word_values = scorer.joint.decisions_all(folded, session.debtor_folded) if scorer.joint is not None else None
     review = (_review(scorer, session, text, folded, violations, word_values[0] if word_values is not None else None)
               if scorer.learned_table is not None else [])
+    if doubted_hits:
+        flagged = {v.category for v in doubted_hits}
+        review = doubted_hits + [v for v in review if v.category not in flagged]
+        for v in doubted_hits:
+            notes.append(str(v.category) + " (" + str(v.rule) + "): the phrase rule's hit is doubted by the semantic "
+                         "detector's rule check: a flag for a reviewer, not a critical error")
     if violations:
         flags.violation = True
         violation_caps = scorer.violation_caps

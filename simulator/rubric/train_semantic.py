@@ -20,8 +20,8 @@ from ..errors import SimulatorError
 from .calibrate import LabelledTurn
 from .embedder import Embedder
 from .learned import LEARNABLE, LearnedModel, FeatureSpec, export as export_lexical, fit as fit_lexical
-from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, SemanticModel, SemanticRow, Stack, VectorCache,
-                       combined_probabilities, export, fit, fit_neighbours)
+from .semantic import (CATEGORIES, DUE_ONLY, NEIGHBOURS, RuleCheck, SemanticModel, SemanticRow, Stack,
+                       VectorCache, combined_probabilities, export, fit, fit_neighbours)
 from .text import fold
 from .train import Counts, as_training, parse_thresholds, read_training_files, trained_on, tune_rows
 
@@ -133,31 +133,66 @@ def fit_stack(readings: list[Reading], c: float = STACK_C) -> dict | None:
     return {"parts": list(Stack.PARTS), "C": c, "categories": categories} if categories else None
 
 
+RULE_CHECK_BELOW = 0.3  # the default of `--rule-check-below` (session 22's choice, docs/rubrics.md)
+
+
+def fit_rule_check(readings: list[Reading], below: float = RULE_CHECK_BELOW, c: float = STACK_C) -> dict | None:
+    """The `semantic.RuleCheck` weights: per category, a logistic regression from the same readings as the stack
+    to the label, on the turns where a rule of that category fired (a category the lexical detector or the
+    votes do not read counts 0.5 and 0, as `RuleCheck.believed` does). None when `below` is 0 or without votes."""
+    if below <= 0 or not readings or readings[0].votes is None:
+        return None
+    import numpy
+    from sklearn.linear_model import LogisticRegression
+
+    categories = {}
+    for cat in CATEGORIES:
+        used = [r for r in readings if cat in r.rules and cat in r.semantic]
+        y = numpy.asarray([cat in r.row.violations for r in used])
+        if y.sum() < 3 or y.all():
+            continue
+        x = numpy.asarray([Stack.inputs(r.semantic[cat], r.lexical.get(cat, 0.5), (r.votes or {}).get(cat, 0.0))
+                           for r in used])
+        m = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+        categories[cat] = {"weights": [round(float(w), 6) for w in m.coef_[0]],
+                           "bias": round(float(m.intercept_[0]), 6)}
+    return {"parts": list(Stack.PARTS), "C": c, "below": below, "categories": categories} if categories else None
+
+
+def doubted_by(check: dict | None, reading: Reading) -> frozenset[str]:
+    """The categories a rule check (`fit_rule_check`'s weights) doubts for one reading."""
+    if not check:
+        return frozenset()
+    return RuleCheck(check, "rule check").doubted(reading.semantic, reading.lexical, reading.votes)
+
+
 def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language: str = "fr", c: float = 0.05,
           review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
           progress: Progress | None = None, neighbours: int = NEIGHBOURS, rules_scorer=None,
-          done: Callable[[str, int], None] | None = None) -> dict:
+          done: Callable[[str, int], None] | None = None, rule_check_below: float = RULE_CHECK_BELOW) -> dict:
     """The model file. With `rules_scorer` (the rubric's Scorer without learned detectors), the detectors are
-    also trained leaving each file out, and their readings of the left-out rows train the `semantic.Stack`."""
+    also trained leaving each file out, and their readings of the left-out rows train the `semantic.Stack` and
+    the `semantic.RuleCheck` (`rule_check_below`: its threshold, 0 for none)."""
     files, rows = read_training_files(paths)
     tune = tune_rows(rows)
     if not tune:
         raise SimulatorError(f"{files[0] if files else 'labels'}: no split=tune row to train on")
     vectors = vectors_for(tune, embedder, cache_dir, progress)
     mean, scale, models = fit(vectors, c)
-    stack = None
+    stack = check = None
     if rules_scorer is not None and neighbours:
-        stack = fit_stack(out_of_file(files, tune, vectors, embedder.spec, rules_scorer, language, c, neighbours,
-                                      done))
+        readings = out_of_file(files, tune, vectors, embedder.spec, rules_scorer, language, c, neighbours, done)
+        stack = fit_stack(readings)
+        check = fit_rule_check(readings, rule_check_below)
     import sklearn
 
     info = {
         "trainer": {"sklearn": sklearn.__version__, "C": c, "class_weight": "balanced", "standardised": True,
-                    "neighbours": neighbours, "stack": bool(stack)},
+                    "neighbours": neighbours, "stack": bool(stack), "rule_check": bool(check)},
         "trained_on": trained_on(files, rows),
     }
     return export(mean, scale, models, embedder.spec, language, review_at or {"*": REVIEW_AT}, critical_at or {"*": CRITICAL_AT},
-                  info, _neighbours(vectors, neighbours), stack)
+                  info, _neighbours(vectors, neighbours), stack, check)
 
 
 @dataclass
@@ -177,11 +212,12 @@ class SemanticCheck:
 def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, rules_scorer, language: str = "fr",
                 c: float = 0.05, review_at: Thresholds | None = None, critical_at: Thresholds | None = None,
                 progress: Progress | None = None, neighbours: int = NEIGHBOURS, stack: bool = True,
-                done: Callable[[str, int], None] | None = None) -> list[SemanticCheck]:
+                done: Callable[[str, int], None] | None = None,
+                rule_check_below: float = RULE_CHECK_BELOW) -> list[SemanticCheck]:
     """Train on the tune rows of every file but one, measure on that file's tune rows (`out_of_file`); the
     lexical detector (trained on the same rows, its shipped settings) and the rules are measured on the same
     turns. With `stack`, the policy weighs the readings with a `semantic.Stack` trained on the other files'
-    readings, as `train` does. The rules were tuned on these rows: their figures (and the policy's) are
+    readings, as `train` does, and a rule's hit its `semantic.RuleCheck` doubts is a review flag only. The rules were tuned on these rows: their figures (and the policy's) are
     optimistic here. A missing disclosure is only heard where the rules say one is still due, as in a call."""
     review_at = review_at or {"*": REVIEW_AT}
     critical_at = critical_at or {"*": CRITICAL_AT}
@@ -193,23 +229,27 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
     out = []
     for f in dict.fromkeys(Path(r.row.source) for r in readings):
         held = [r for r in readings if Path(r.row.source) == f]
-        weights = fit_stack([r for r in readings if Path(r.row.source) != f]) if stack else None
+        others = [r for r in readings if Path(r.row.source) != f]
+        weights = fit_stack(others) if stack else None
         policy = Stack(weights, "cross-check") if weights else None
+        check_weights = fit_rule_check(others, rule_check_below) if stack else None
         check = SemanticCheck(f.name, len(held))
         for r in held:
-            sem_p, votes, lex_p, by_rules = r.semantic, r.votes, r.lexical, r.rules
+            sem_p, votes, lex_p = r.semantic, r.votes, r.lexical
+            doubted = doubted_by(check_weights, r) & r.rules
+            by_rules = r.rules - doubted  # (the rules' own line below: every hit)
             both = combined_probabilities(sem_p, lex_p, votes, policy)
-            heard = {k: p for k, p in both.items() if r.due or k not in DUE_ONLY}
+            heard = {k: p for k, p in both.items() if (r.due or k not in DUE_ONLY) and k not in doubted}
             labels = r.row.violations
             for target in (check, total):
-                target.rules.add(by_rules, labels, CATEGORIES)
+                target.rules.add(r.rules, labels, CATEGORIES)
                 target.lexical.add({k for k, p in lex_p.items() if p >= 0.4}, labels, LEARNABLE)
                 target.semantic.add({k for k, p in sem_p.items() if p >= 0.5 and k in heard}, labels, CATEGORIES)
                 if votes is not None:
                     target.votes.add({k for k, p in votes.items() if p >= 0.5}, labels, tuple(votes))
                 target.critical.add(by_rules | {k for k, p in heard.items() if p >= _at(critical_at, k)},
                                     labels, CATEGORIES)
-                target.flagged.add(by_rules | {k for k, p in heard.items() if p >= _at(review_at, k)},
+                target.flagged.add(r.rules | {k for k, p in heard.items() if p >= _at(review_at, k)},
                                    labels, CATEGORIES)
         total.rows += len(held)
         out.append(check)

@@ -20,7 +20,7 @@ from simulator.rubric.embedder import (PROMPT_AGENT_CHARS, PROMPT_DEBTOR_CHARS, 
 from simulator.rubric.learned import LEARNABLE, sha256_of
 from simulator.rubric.loader import resolve_rubric
 from simulator.rubric.scorecard import build_scorecard
-from simulator.rubric.semantic import (Neighbours, SemanticModel, SemanticRow, Stack, VectorCache,
+from simulator.rubric.semantic import (Neighbours, RuleCheck, SemanticModel, SemanticRow, Stack, VectorCache,
                                        combined_probabilities, detector_for, export, fit, fit_neighbours, load_semantic,
                                        log_odds, text_key, write_semantic)
 from simulator.rubric.service import TurnScorer
@@ -95,10 +95,13 @@ def test_the_shipped_model_is_trained_on_the_shipped_labels():
     assert model.neighbours is not None and model.neighbours.k == 10
     assert model.neighbours.categories == tuple(LEARNABLE)
     assert len(model.neighbours.labels) == sum(f["tune_rows"] for f in data["trained_on"])
-    # the stacked probability from 0.3 (0.2: a review flag), chosen leaving one writer out (docs/rubrics.md)
-    assert all(model.critical_at[c] == 0.3 and model.review_at[c] == 0.2 for c in LEARNABLE)  # on the stack
+    # the stacked probability from 0.24 (0.2: a review flag), with the rule check doubting a phrase rule's hit
+    # below 0.3: chosen together leaving one writer out (docs/rubrics.md, session 22)
+    assert all(model.critical_at[c] == 0.24 and model.review_at[c] == 0.2 for c in LEARNABLE)  # on the stack
     assert model.stack is not None and set(model.stack.weights) == set(LEARNABLE)
-    assert data["trainer"]["stack"] is True
+    assert data["trainer"]["stack"] is True and data["trainer"]["rule_check"] is True
+    assert model.rule_check is not None and model.rule_check.below == 0.3
+    assert set(model.rule_check.weights) == set(LEARNABLE) | {"disclosure_missing"}
     assert resolve_rubric("fr-default").rubric.learned[0].semantic == "models/fr-semantic.json"
 
 
@@ -502,6 +505,154 @@ async def test_the_shipped_stack_decides_critical_errors_in_a_call():
     assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
 
 
+# a phrase rule's hit that is no threat: « votre nom sur » (a name put on a list) said of a lease (session 22)
+LEASE = ("Merci, je vois votre nom sur le bail comme colocataire, je peux donc vous en parler. Il reste trois loyers "
+         "impayés, 921 € en tout. Pouvez-vous me dire ce qui s'est passé ?")
+SEIZURE = "Si vous ne réglez pas les 412 € avant vendredi, je vous envoie l'huissier lundi pour saisir votre voiture."
+CHECK = {"parts": ["semantic", "lexical", "votes"], "C": 1.0, "below": 0.3,
+         "categories": {"threat": {"weights": [0.5, 0.5, 2.0], "bias": 0.5},
+                        "disclosure_missing": {"weights": [1.0, 0.0, 0.0], "bias": 0.0}}}
+
+
+def test_a_doubted_rule_hit_is_a_review_flag_with_no_cap():
+    scorer = TurnScorer(resolve_rubric("fr-default"), "fr").scorer
+
+    def score(doubted=frozenset()):
+        session = scorer.session(disclosed=True)
+        session.hear("Je n'ai pas l'argent.")
+        return session, session.score(LEASE, doubted)
+
+    _, plain = score()
+    assert [v.rule for v in plain.violations] == ["FR-THREAT"] and plain.flags.violation and plain.flags.hostile
+    assert any("FR-THREAT" in c.reason for c in plain.caps)
+    session, doubted = score(frozenset({"threat", "insult"}))  # (no insult rule fired: nothing to move)
+    assert not doubted.violations and not doubted.flags.violation and not doubted.flags.hostile
+    assert [(v.rule, v.category, v.text) for v in doubted.review] == [("FR-THREAT", "threat", "votre nom sur")]
+    assert not any("FR-THREAT" in c.reason for c in doubted.caps)
+    assert doubted.scores["empathy"] > plain.scores["empathy"]  # the cap of a threat no longer holds
+    assert any("FR-THREAT" in n and "review" in n for n in doubted.notes)
+    assert session.scores[-1] is doubted
+    card = build_scorecard(resolve_rubric("fr-default").rubric, [(1, doubted)], outcome=None)
+    assert not card.critical_errors
+    # a doubted category where no rule fired changes nothing
+    _, other = score(frozenset({"insult"}))
+    assert [v.rule for v in other.violations] == ["FR-THREAT"] and other.scores == plain.scores
+
+
+def test_the_rule_check_doubts_a_category_below_its_threshold():
+    import math
+
+    check = RuleCheck(CHECK, "m.json")
+    believed = 1 / (1 + math.exp(-(0.5 + 0.5 * log_odds(0.1) + 0.5 * log_odds(0.2) + 2.0 * 0.0)))
+    assert check.believed("threat", {"threat": 0.1}, {"threat": 0.2}, {"threat": 0.0}) == pytest.approx(believed)
+    assert believed < 0.3
+    assert check.doubted({"threat": 0.1}, {"threat": 0.2}, {"threat": 0.0}) == {"threat"}
+    assert check.doubted({"threat": 0.1}, {"threat": 0.2}, {"threat": 1.0}) == frozenset()  # the votes believe it
+    # no lexical reading or votes (a missing disclosure): 0.5 and 0, i.e. the semantic reading alone
+    assert check.doubted({"disclosure_missing": 0.2}, {}, None) == {"disclosure_missing"}
+    assert check.doubted({"disclosure_missing": 0.6}, {}, None) == frozenset()
+    # a category with no weights or no reading is never doubted
+    assert check.doubted({"insult": 0.0}, {"insult": 0.0}, {"insult": 0.0}) == frozenset()
+    assert check.doubted({}, {"threat": 0.0}, None) == frozenset()
+
+
+def test_a_broken_rule_check_block_names_the_file_and_the_fix():
+    rows = _rows(30)
+    mean, scale, models = fit(rows, c=0.5)
+    good = export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}, None, STACK, CHECK)
+    model = SemanticModel(good, "m.json")
+    assert model.rule_check.below == 0.3 and model.doubted({"threat": 0.1}, {"threat": 0.2}, None) == {"threat"}
+    bare = SemanticModel(export(mean, scale, models, SPEC, "fr", {"*": 0.4}, {"*": 0.6}, {}, None, STACK), "m.json")
+    assert bare.rule_check is None and bare.doubted({"threat": 0.0}, {"threat": 0.0}, None) == frozenset()
+    for change, message in ((lambda d: d["rule_check"].pop("below"), "below"),
+                            (lambda d: d["rule_check"].update(below=1.5), "between 0 and 1"),
+                            (lambda d: d["rule_check"]["categories"]["threat"]["weights"].pop(), "threat: 2 weights")):
+        broken = json.loads(json.dumps(good))
+        change(broken)
+        with pytest.raises(SimulatorError, match=rf"m\.json: (rule_check|stack): missing or wrong field.*{message}.*"
+                                                 r"train-semantic"):
+            SemanticModel(broken, "m.json")
+
+
+def test_the_rule_check_is_trained_where_the_rules_fired():
+    import random
+    from dataclasses import replace
+
+    from simulator.rubric.calibrate import LabelledTurn
+    from simulator.rubric.train_semantic import Reading, doubted_by, fit_rule_check
+
+    rng = random.Random(5)
+    readings = []
+    for i in range(400):
+        fired = i % 2 == 0  # a rule fired on half the turns; where it did, the vote tells a true hit
+        label = fired and i % 4 == 0
+        votes = {c: 0.0 for c in LEARNABLE} | {"threat": min(1.0, max(0.0, (0.8 if label else 0.1) + rng.gauss(0, 0.1)))}
+        sem = {c: 0.1 for c in LEARNABLE} | {"threat": rng.random(), "disclosure_missing": 0.1}
+        lex = {c: 0.1 for c in LEARNABLE} | {"threat": rng.random()}
+        row = LabelledTurn(id=f"t{i}", split="tune", debtor_before="", agent_text="x", labels={},
+                           violations=frozenset({"threat"} if label else ()), kind="", note="", line=i + 2,
+                           source="a.csv")
+        readings.append(Reading(row, sem, votes, lex, True, {"threat"} if fired else set()))
+    check = fit_rule_check(readings, 0.3)
+    assert check["below"] == 0.3 and set(check["categories"]) == {"threat"}
+    ws, wl, wv = check["categories"]["threat"]["weights"]
+    assert wv > 3 and abs(ws) < 0.5 and abs(wl) < 0.5
+    doubted = [r for r in readings if doubted_by(check, r)]
+    assert doubted and all(r.votes["threat"] < 0.5 for r in doubted)
+    assert sum("threat" in r.row.violations for r in doubted) <= 2
+    # the turns where no rule fired are not trained on: relabelled, the same weights
+    relabelled = [Reading(replace(r.row, violations=frozenset({"threat"})) if not r.rules else r.row,
+                          r.semantic, r.votes, r.lexical, r.due, r.rules) for r in readings]
+    assert fit_rule_check(relabelled, 0.3) == check
+    # none asked (0), or no votes: no rule check
+    assert fit_rule_check(readings, 0.0) is None and doubted_by(None, readings[0]) == frozenset()
+    assert fit_rule_check([Reading(r.row, r.semantic, None, r.lexical, r.due, r.rules) for r in readings]) is None
+
+
+async def test_in_a_call_the_rule_check_decides_before_the_rules_score():
+    model = load_semantic(SHIPPED)
+    assert model.rule_check is not None and "threat" in model.rule_check.weights
+    detector = _FakeDetector({"threat": 0.01}, votes={"threat": 0.0})
+    scorer, session, turn = await _score(detector, LEASE)
+    assert not turn.violations and [(v.rule, v.category) for v in turn.review] == [("FR-THREAT", "threat")]
+    assert turn.scores["empathy"] >= 3 and session.scores[-1] is turn
+    assert not build_scorecard(scorer.rubric, [(1, turn)], outcome=None).critical_errors
+    # read and believed: the rule's critical error stands
+    _, _, turn = await _score(_FakeDetector({"threat": 0.95}, votes={"threat": 1.0}), LEASE)
+    assert [v.rule for v in turn.violations] == ["FR-THREAT"]
+    # the detectors' mean over the critical threshold in a doubted category: still only the rule's review flag
+    # (the rule check and the stack read the same readings; here given apart)
+    from simulator.rubric.semantic import apply_to_turn
+
+    rules_scorer = scorer.scorer
+    session = rules_scorer.session(disclosed=True)
+    session.hear("Je n'ai pas l'argent.")
+    doubted = session.score(LEASE, frozenset({"threat"}))
+    turn = apply_to_turn(rules_scorer, doubted, LEASE, session.debtor_folded, {"threat": 1.0}, model.review_at,
+                         model.critical_at, votes={"threat": 1.0}, doubted=frozenset({"threat"}))
+    assert not turn.violations and [v.rule for v in turn.review] == ["FR-THREAT"]
+    # without the doubt, the same readings make it a critical error of the detectors
+    turn = apply_to_turn(rules_scorer, doubted, LEASE, session.debtor_folded, {"threat": 1.0}, model.review_at,
+                         model.critical_at, votes={"threat": 1.0})
+    assert [v.rule for v in turn.violations] == ["FR-LEARNED-THREAT"]
+    # no reading (the embedder failed): the rules decide alone, nothing lost
+    _, _, turn = await _score(_FakeDetector(error=EmbedderError("llama.cpp: out of memory")), LEASE)
+    assert [v.rule for v in turn.violations] == ["FR-THREAT"]
+    assert any("semantic detector unavailable" in n for n in turn.notes)
+
+
+def test_calibration_applies_the_rule_check_as_a_call_does():
+    from simulator.rubric.calibrate import LabelledTurn, score_rows
+
+    scorer = TurnScorer(resolve_rubric("fr-default"), "fr").scorer
+    row = LabelledTurn(id="x1", split="tune", debtor_before="Je n'ai pas l'argent.", agent_text=LEASE, labels={},
+                       violations=frozenset(), kind="", note="", line=2, source="a.csv")
+    [doubted] = score_rows(scorer, [row], _FakeDetector({"threat": 0.01}, votes={"threat": 0.0}))
+    assert not doubted.violations and [v.rule for v in doubted.review] == ["FR-THREAT"]
+    [believed] = score_rows(scorer, [row], _FakeDetector({"threat": 0.95}, votes={"threat": 1.0}))
+    assert [v.rule for v in believed.violations] == ["FR-THREAT"]
+
+
 def test_train_semantic_needs_out_or_cross_check():
     result = CliRunner().invoke(app, ["train-semantic", "calibration/fr_turns.csv"])
     assert result.exit_code == 2 and "--out" in result.output
@@ -705,3 +856,15 @@ async def test_the_real_detector_hears_a_threat_the_words_do_not_name(real_detec
     p_long = real_detector.read(long_turn)[0]["threat"]
     p_polite = real_detector.read(" ".join([POLITE] * 41))[0]["threat"]
     assert p_long > p_polite
+
+
+@pytest.mark.embedded
+async def test_the_real_rule_check_doubts_a_rule_hit_that_is_no_threat(real_detector):
+    # « votre nom sur » (a name put on a list) said of a lease: the phrase rule fires, the detectors' readings
+    # do not believe it; a plain threat of seizure stays a critical error
+    _, _, rules_turn = await _score(None, LEASE)
+    assert [v.rule for v in rules_turn.violations] == ["FR-THREAT"]
+    _, _, turn = await _score(real_detector, LEASE)
+    assert not turn.violations and [v.rule for v in turn.review] == ["FR-THREAT"]
+    _, _, turn = await _score(real_detector, SEIZURE)
+    assert {"FR-THREAT", "FR-SEIZURE-CLAIM"} <= {v.rule for v in turn.violations}

@@ -564,13 +564,13 @@ class Reviews:
     def dismiss_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
                           reason: str) -> ViolationDecision:
         """Take a flagged violation for a false positive: it no longer counts as a critical error (a review flag
-        of the learned detector is cleared)."""
+        is cleared)."""
         return self._decide(user, session_id, turn_idx, rule, "dismissed", reason)
 
     def confirm_violation(self, user: User | None, session_id: str, turn_idx: int, rule: str,
                           reason: str | None = None) -> ViolationDecision:
-        """Confirm a flagged violation (or undo a dismissal): it counts as a critical error — a review flag of the
-        learned detector becomes one."""
+        """Confirm a flagged violation (or undo a dismissal): it counts as a critical error — a review flag
+        (the detectors', or a phrase rule's hit they doubted) becomes one."""
         return self._decide(user, session_id, turn_idx, rule, "confirmed", reason)
 
     def _decide(self, user: User | None, session_id: str, turn_idx: int, rule: str, decision: str,

@@ -106,7 +106,7 @@ def test_a_reviewer_confirms_a_review_flag_and_the_call_fails_everywhere(store):
     assert before.summary.scores.passed is True and before.summary.scores.review_flags
     # the picker lists it, marked as a flag to check
     [(label, rule)] = turn_violation_choices(before, turn, "fr")
-    assert rule == RULE and "à vérifier, modèle appris" in label
+    assert rule == RULE and "(à vérifier)" in label
     table = table_rows(reviews.list_sessions(rita, SessionFilter(session_ids=[call.id])), reviews, "fr")
     assert table.iloc[0]["Err. crit."] == 0 and table.iloc[0]["À vérifier"] == 1
 

@@ -52,7 +52,7 @@ def turn_violation_choices(detail: SessionDetail, turn_idx: int | None, lang: st
         quote = str(v.get("text") or "")
         quote = quote if len(quote) <= 50 else quote[:50] + "…"
         name = f"{v['rule']} — {v.get('category') or v['rule']}"
-        if v.get("review"):  # the learned detector's flag: confirming it makes it a critical error
+        if v.get("review"):  # a review flag (the detectors', or a rule hit they doubt): confirmed, a critical error
             name += f" ({t(lang, 'violation_review_tag')})"
         if quote:
             name += f" : « {quote} »" if lang == "fr" else f': "{quote}"'

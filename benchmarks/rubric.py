@@ -195,8 +195,8 @@ The corpus is the labelled French turns of `calibration/fr_turns.csv` (texts onl
 debtor's line before it, as a call scores it. The machine is shared with other work: absolute figures move
 from run to run, the ratio against the baseline measured in the same rounds moves less. The semantic
 detector (`benchmarks/semantic.py`) is measured after the lexical rounds on a sample of the same turns, on
-the threads it uses in the app; it runs in a thread after the rules, so its time is what a turn's verdict
-waits for, not what the rules cost.
+the threads it uses in the app; it reads the turn in a thread before the rules score it (its rule check says
+which rule hits count), so its time is what a turn's verdict waits for, not what the rules cost.
 """
 
 

@@ -1,9 +1,9 @@
 """The semantic violation detector's cost per turn, measured in the same `make bench` run as the lexical scorer.
 
 A sample of real labelled turns (every n-th row of `calibration/fr_turns.csv`), each scored as a call scores
-it: the rules (lexical), then the semantic detector's part (`SemanticDetector.read`: the embedded model's vector
-of the turn, the logistic models and the nearest labelled turns' votes; then `apply_to_turn`: the mean with
-the lexical detector).
+it: the semantic detector reads it (`SemanticDetector.read`: the embedded model's vectors of the turn, the
+logistic models and the nearest labelled turns' votes; `SemanticModel.reading`: the lexical detector and the
+rule check), the rules score it (lexical), then `SemanticModel.apply` weighs the readings.
 The model is loaded and warmed up first (`Embedder.warm`, timed apart): the app does that at start-up. The
 embedder runs on the threads it uses in the app (not pinned to one core as the lexical rounds are).
 At most `BUDGET_S` seconds are spent on the turns (at least `MIN_TURNS` are measured): on a loaded machine a
@@ -38,7 +38,7 @@ def sample(n: int = SAMPLE) -> list[tuple[str, str]]:
 def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float = BUDGET_S) -> dict:
     """Per-turn times of the semantic detector on `n` labelled turns; {"missing": reason} without the model."""
     from simulator.rubric.loader import resolve_rubric
-    from simulator.rubric.semantic import apply_to_turn, detector_for, lexical_probabilities
+    from simulator.rubric.semantic import detector_for
     from simulator.rubric.service import get_scorer
 
     if cpus and hasattr(os, "sched_setaffinity"):
@@ -69,14 +69,11 @@ def run_semantic(cpus: set[int] | None = None, n: int = SAMPLE, budget_s: float 
             session.hear(debtor)
         debtor_folded = session.debtor_folded
         t0 = time.perf_counter()  # as in a call: the detectors read, the rules score (told the rule check's doubts)
-        probabilities, votes = detector.read(agent, debtor)
-        lexical = lexical_probabilities(scorer, agent, debtor_folded)
-        doubted = model.doubted(probabilities, lexical, votes)
+        reading = model.reading(scorer, agent, debtor_folded, *detector.read(agent, debtor))
         t1 = time.perf_counter()
-        turn = session.score(agent, doubted)
+        turn = session.score(agent, reading.doubted)
         t2 = time.perf_counter()
-        turn = apply_to_turn(scorer, turn, agent, debtor_folded, probabilities, model.review_at, model.critical_at,
-                             votes=votes, stack=model.stack, lexical=lexical, doubted=doubted)
+        turn = model.apply(scorer, turn, agent, debtor_folded, reading)
         t3 = time.perf_counter()
         if first is not None:  # the same turn embedded by the first depth's copy alone (session 18's detector)
             first.embed_pieces([agent])

@@ -194,7 +194,6 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     due = [s.disclosures_due() for s in sessions]
     if semantic is None:
         return [s.score(r.agent_text) for s, r in zip(sessions, rows)]
-    from .semantic import apply_to_turn, lexical_probabilities
     from .text import fold
 
     texts = [r.agent_text for r in rows]
@@ -207,10 +206,9 @@ def score_rows(scorer: Scorer, rows: list[LabelledTurn], semantic=None) -> list[
     out = []
     for s, r, (p, v), d in zip(sessions, rows, read, due):  # read first: the rule check decides how rules count
         debtor_folded = fold(r.debtor_before)
-        lexical = lexical_probabilities(scorer, r.agent_text, debtor_folded)
-        doubted = model.doubted(p, lexical, v)
-        out.append(apply_to_turn(scorer, s.score(r.agent_text, doubted), r.agent_text, debtor_folded, p,
-                                 model.review_at, model.critical_at, d, v, model.stack, lexical, doubted))
+        reading = model.reading(scorer, r.agent_text, debtor_folded, p, v)
+        scored = s.score(r.agent_text, reading.doubted)
+        out.append(model.apply(scorer, scored, r.agent_text, debtor_folded, reading, d))
     return out
 
 

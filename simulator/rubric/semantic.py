@@ -175,6 +175,20 @@ class SemanticModel:
         a rule check."""
         return self.rule_check.doubted(semantic, lexical, votes) if self.rule_check is not None else frozenset()
 
+    def reading(self, scorer, text: str, debtor_folded: str, semantic: dict[str, float],
+                votes: dict[str, float] | None) -> "TurnReading":
+        """A turn's readings (`read`'s, and the lexical detector's) with what the rule check doubts: what the
+        rules are told before they score the turn (`ScoringSession.score`), then `apply`."""
+        lexical = lexical_probabilities(scorer, text, debtor_folded)
+        return TurnReading(semantic, votes, lexical, self.doubted(semantic, lexical, votes))
+
+    def apply(self, scorer, turn, text: str, debtor_folded: str, reading: "TurnReading",
+              disclosures_due: bool = True):
+        """`apply_to_turn` with this model's thresholds and stack, on a turn the rules scored with
+        `reading.doubted`."""
+        return apply_to_turn(scorer, turn, text, debtor_folded, reading.semantic, self.review_at, self.critical_at,
+                             disclosures_due, reading.votes, self.stack, reading.lexical, reading.doubted)
+
     def decisions(self, vector: Sequence[float]) -> list[float]:
         if len(vector) != self.dim:
             raise SimulatorError(f"{self.source}: a vector of {len(vector)} numbers, the model expects {self.dim} "
@@ -211,6 +225,16 @@ class SemanticModel:
         """The regressions' probabilities and the nearest labelled turns' votes (None if the model keeps no
         turns) for the pieces of one turn."""
         return self.turn_probabilities(pieces), self.turn_votes(pieces)
+
+
+@dataclass
+class TurnReading:
+    """A turn as the detectors read it, before the rules score it (`SemanticModel.reading`)."""
+
+    semantic: dict[str, float]
+    votes: dict[str, float] | None
+    lexical: dict[str, float]
+    doubted: frozenset[str]
 
 
 class Stack:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..llm.base import ChatModel
@@ -13,7 +12,7 @@ from .loader import RubricFile
 from .scorer import Scorer, ScoringSession, TurnScore
 
 if TYPE_CHECKING:
-    from .semantic import SemanticDetector
+    from .semantic import SemanticDetector, TurnReading
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class TurnScorer:
         if self.semantic is not None:  # read first: its rule check decides how the rules' hits count
             debtor = context[-1][1] if context and context[-1][0] == "debtor" else ""
             reading = await self._read(text, debtor, debtor_folded)
-        scored = session.score(text, reading.doubted if isinstance(reading, _Reading) else frozenset())
+        scored = session.score(text, frozenset() if reading is None or isinstance(reading, str) else reading.doubted)
         if self.mode != "lexical" and self.judge is not None:
             result = await judge_turn(self.judge, self.rubric, self.language, list(context), text)
             scored = combine(scored, result, self.mode, self.rubric)
@@ -71,44 +70,28 @@ class TurnScorer:
             scored = self._apply(session, scored, text, debtor_folded, due, reading)
         return scored
 
-    async def _read(self, text: str, debtor: str, debtor_folded: str) -> "_Reading | str":
-        """The semantic detector's and the lexical detector's readings of the turn, or why the embedder failed."""
-        from .semantic import lexical_probabilities
-
+    async def _read(self, text: str, debtor: str, debtor_folded: str) -> "TurnReading | str":
+        """The detectors' readings of the turn (`SemanticModel.reading`), or why the embedder failed."""
         detector = self.semantic
         try:
             probabilities, votes = await asyncio.to_thread(detector.read, text, debtor)
         except Exception as exc:  # a broken model file or llama.cpp error must not lose the turn
             log.warning("semantic violation detector failed (%s): turn scored without it", exc)
             return str(exc)
-        lexical = lexical_probabilities(self.scorer, text, debtor_folded)
-        return _Reading(probabilities, votes, lexical, detector.model.doubted(probabilities, lexical, votes))
+        return detector.model.reading(self.scorer, text, debtor_folded, probabilities, votes)
 
     def _apply(self, session: ScoringSession, scored: TurnScore, text: str, debtor_folded: str, due: bool,
-               reading: "_Reading | str") -> TurnScore:
-        """The semantic detector's verdict with the lexical detector's (`semantic.apply_to_turn`); if the
-        embedder failed, the turn keeps the rules' and the lexical detector's verdict, with a note."""
-        from .semantic import DUE_ONLY, apply_to_turn
+               reading: "TurnReading | str") -> TurnScore:
+        """The semantic detector's verdict with the lexical detector's (`SemanticModel.apply`); if the embedder
+        failed, the turn keeps the rules' and the lexical detector's verdict, with a note."""
+        from .semantic import DUE_ONLY
 
         if isinstance(reading, str):
             scored = scored.model_copy(update={"notes": [*scored.notes, f"semantic detector unavailable: {reading}"]})
         else:
-            model = self.semantic.model
-            scored = apply_to_turn(self.scorer, scored, text, debtor_folded, reading.semantic, model.review_at,
-                                   model.critical_at, due, reading.votes, model.stack, reading.lexical,
-                                   reading.doubted)
+            scored = self.semantic.model.apply(self.scorer, scored, text, debtor_folded, reading, due)
             if any(v.category in DUE_ONLY for v in scored.violations):
                 # a missing disclosure is reported once a call, as the rules do
                 session.reported.update(r.id for r in self.scorer.required if r.category in DUE_ONLY)
         session.scores[-1] = scored
         return scored
-
-
-@dataclass
-class _Reading:
-    """A turn as the detectors read it before it is scored (`TurnScorer._read`)."""
-
-    semantic: dict[str, float]
-    votes: dict[str, float] | None
-    lexical: dict[str, float]
-    doubted: frozenset[str]

@@ -159,11 +159,13 @@ def fit_rule_check(readings: list[Reading], below: float = RULE_CHECK_BELOW, c: 
     return {"parts": list(Stack.PARTS), "C": c, "below": below, "categories": categories} if categories else None
 
 
-def doubted_by(check: dict | None, reading: Reading) -> frozenset[str]:
-    """The categories a rule check (`fit_rule_check`'s weights) doubts for one reading."""
+def doubted_by(check: "RuleCheck | dict | None", reading: Reading) -> frozenset[str]:
+    """The categories a rule check (a `RuleCheck`, or `fit_rule_check`'s weights) doubts for one reading."""
     if not check:
         return frozenset()
-    return RuleCheck(check, "rule check").doubted(reading.semantic, reading.lexical, reading.votes)
+    if isinstance(check, dict):
+        check = RuleCheck(check, "rule check")
+    return check.doubted(reading.semantic, reading.lexical, reading.votes)
 
 
 def train(paths: list[str | Path], embedder: Embedder, cache_dir: Path, language: str = "fr", c: float = 0.05,
@@ -217,8 +219,9 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
     """Train on the tune rows of every file but one, measure on that file's tune rows (`out_of_file`); the
     lexical detector (trained on the same rows, its shipped settings) and the rules are measured on the same
     turns. With `stack`, the policy weighs the readings with a `semantic.Stack` trained on the other files'
-    readings, as `train` does, and a rule's hit its `semantic.RuleCheck` doubts is a review flag only. The rules were tuned on these rows: their figures (and the policy's) are
-    optimistic here. A missing disclosure is only heard where the rules say one is still due, as in a call."""
+    readings, as `train` does, and a rule's hit its `semantic.RuleCheck` doubts is a review flag only. The rules
+    were tuned on these rows: their figures (and the policy's) are optimistic here. A missing disclosure is only
+    heard where the rules say one is still due, as in a call."""
     review_at = review_at or {"*": REVIEW_AT}
     critical_at = critical_at or {"*": CRITICAL_AT}
     files, rows = read_training_files(paths)
@@ -233,13 +236,15 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
         weights = fit_stack(others) if stack else None
         policy = Stack(weights, "cross-check") if weights else None
         check_weights = fit_rule_check(others, rule_check_below) if stack else None
+        checker = RuleCheck(check_weights, "cross-check") if check_weights else None
         check = SemanticCheck(f.name, len(held))
         for r in held:
             sem_p, votes, lex_p = r.semantic, r.votes, r.lexical
-            doubted = doubted_by(check_weights, r) & r.rules
+            doubted = doubted_by(checker, r) & r.rules
             by_rules = r.rules - doubted  # (the rules' own line below: every hit)
             both = combined_probabilities(sem_p, lex_p, votes, policy)
-            heard = {k: p for k, p in both.items() if (r.due or k not in DUE_ONLY) and k not in doubted}
+            heard = {k: p for k, p in both.items() if r.due or k not in DUE_ONLY}
+            decided = {k: p for k, p in heard.items() if k not in doubted}  # a doubted rule hit is only a flag
             labels = r.row.violations
             for target in (check, total):
                 target.rules.add(r.rules, labels, CATEGORIES)
@@ -247,9 +252,9 @@ def cross_check(paths: list[str | Path], embedder: Embedder, cache_dir: Path, ru
                 target.semantic.add({k for k, p in sem_p.items() if p >= 0.5 and k in heard}, labels, CATEGORIES)
                 if votes is not None:
                     target.votes.add({k for k, p in votes.items() if p >= 0.5}, labels, tuple(votes))
-                target.critical.add(by_rules | {k for k, p in heard.items() if p >= _at(critical_at, k)},
+                target.critical.add(by_rules | {k for k, p in decided.items() if p >= _at(critical_at, k)},
                                     labels, CATEGORIES)
-                target.flagged.add(r.rules | {k for k, p in heard.items() if p >= _at(review_at, k)},
+                target.flagged.add(r.rules | {k for k, p in decided.items() if p >= _at(review_at, k)},
                                    labels, CATEGORIES)
         total.rows += len(held)
         out.append(check)
